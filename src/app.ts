@@ -1,0 +1,224 @@
+import { sql } from 'kysely';
+import type { Config } from './config.js';
+import { createBptfConnector } from './connectors/bptf/connector.js';
+import { mergeListingRows, type ListingRow } from './connectors/bptf/listing-row.js';
+import type { Connector } from './connectors/connector.js';
+import { connectDatabase, type DatabaseHandle } from './db/connect.js';
+import { migrateToLatest } from './db/migrate.js';
+import { HttpServer } from './http/server.js';
+import type { IngestContext } from './ingest/ingest-context.js';
+import { makeReject, safeStringify, type Reject } from './ingest/reject.js';
+import { redactUrl, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { upsertListings } from './repositories/bptf-listings.js';
+import { insertRejects } from './repositories/ingest-rejects.js';
+import { SourceStatus } from './status/source-status.js';
+import { StatusReporter } from './status/status-reporter.js';
+import { backoffDelay } from './util/backoff.js';
+import { delay } from './util/delay.js';
+import { BatchWriter } from './writer/batch-writer.js';
+import { BufferBudget } from './writer/buffer-budget.js';
+
+/** The whole graceful stop must fit in this (ms); writers get what is left after the sockets closed. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Backoff between batch write retries (ms). */
+const WRITE_RETRY = { baseMs: 100, maxMs: 5_000 } as const;
+
+export interface App {
+  start(): Promise<void>;
+  /** Graceful: close sockets with a handshake, write everything buffered, close the database. */
+  stop(): Promise<void>;
+  readonly httpPort: number;
+  readonly database: DatabaseHandle | undefined;
+  readonly metrics: Metrics;
+  readonly statuses: ReadonlyMap<string, SourceStatus>;
+}
+
+/**
+ * The composition root: builds every component from the config and owns their lifecycle.
+ * Order of start: database -> migrations -> writers -> HTTP -> status -> connectors.
+ * Order of stop:  connectors -> writers (drain) -> status -> HTTP -> database.
+ */
+export function createApp(config: Config, logger: Logger): App {
+  const metrics = createMetrics();
+  const budget = new BufferBudget(config.bufferMaxEvents);
+  const statuses = new Map<string, SourceStatus>();
+  const writers: Array<Pick<BatchWriter<unknown>, 'drain' | 'failing'>> = [];
+  const connectors: Connector[] = [];
+  let database: DatabaseHandle | undefined;
+  let http: HttpServer | undefined;
+  let reporter: StatusReporter | undefined;
+  let migrated = false;
+  let starting: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
+  let lastProbe = { at: 0, ok: false };
+
+  const statusFor = (source: string) => {
+    let s = statuses.get(source);
+    if (!s) statuses.set(source, (s = new SourceStatus(source, metrics)));
+    return s;
+  };
+
+  function writer<T>(name: string, opts: Pick<ConstructorParameters<typeof BatchWriter<T>>[0], 'collapse' | 'write' | 'onWritten' | 'onBadRow'>, source: string): BatchWriter<T> {
+    const log = logger.child({ component: 'writer', writer: name });
+    let lastOverflowLog = 0;
+    const w = new BatchWriter<T>({
+      name,
+      maxEvents: config.batch.maxEvents,
+      maxWaitMs: config.batch.maxWaitMs,
+      retry: WRITE_RETRY,
+      budget,
+      logger: log,
+      metrics,
+      ...opts,
+      onOverflow: (rows) => {
+        metrics.eventsDropped.inc({ source }, rows.length);
+        if (Date.now() - lastOverflowLog > 10_000) {
+          lastOverflowLog = Date.now();
+          log.error({ dropped: rows.length, buffer_max_events: config.bufferMaxEvents }, 'memory buffer full: events dropped');
+        }
+      },
+      onAbandon: (rows) => {
+        metrics.eventsDropped.inc({ source }, rows.length);
+        log.error({ count: rows.length }, 'shutdown deadline passed with events unwritten');
+      },
+    });
+    writers.push(w);
+    return w;
+  }
+
+  async function start(): Promise<void> {
+    database = await connectDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      embeddedPgPort: config.embeddedPgPort,
+      logger: logger.child({ component: 'database' }),
+    });
+    const db = database.db;
+    logger.info({ database: redactUrl(database.url), embedded: database.embedded }, 'database configured');
+    await migrateWithRetry();
+
+    const rejects = writer<Reject>(
+      'ingest_rejects',
+      {
+        write: (rows) => insertRejects(db, rows),
+        // A reject that itself cannot be stored is logged (the raw text is already sanitised; this is a last resort).
+        onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),
+      },
+      'rejects',
+    );
+    const ctxFor = (source: string): IngestContext => ({
+      logger: logger.child({ source }),
+      metrics,
+      status: statusFor(source),
+      rejects,
+      reconnect: config.reconnect,
+    });
+
+    if (config.bptf.enabled) {
+      const ctx = ctxFor('bptf');
+      const listings = writer<ListingRow>(
+        'bptf_listings',
+        {
+          collapse: { key: (r) => r.id, merge: mergeListingRows },
+          write: (rows) => upsertListings(db, rows),
+          onWritten: (rows) => {
+            ctx.status.written(rows.length);
+            const now = Date.now();
+            for (const r of rows) metrics.ingestLag.observe({ source: 'bptf' }, Math.max(0, now - r.eventTimeMs) / 1000);
+          },
+          onBadRow: (row, err) =>
+            rejects.add([makeReject('bptf', `database refused the listing: ${(err as Error).message}`, safeStringify(row.payload))]),
+        },
+        'bptf',
+      );
+      connectors.push(createBptfConnector({ url: config.bptf.url, stallMs: config.bptf.stallMs }, ctx, listings));
+    }
+
+    http = new HttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger: logger.child({ component: 'http' }),
+      metrics,
+      readiness,
+    });
+    await http.start();
+    reporter = new StatusReporter(db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
+    reporter.start();
+    for (const c of connectors) {
+      statusFor(c.source).setLeader(true);
+      c.start();
+    }
+    logger.info({ sources: connectors.map((c) => c.source), instance: config.instanceId }, 'tributary started');
+  }
+
+  /** Migrations run before anything is read: retried while the database is unreachable, until stop. */
+  async function migrateWithRetry(): Promise<void> {
+    const log = logger.child({ component: 'migrate' });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await migrateToLatest(database!.db as never, database!.pool, log);
+        migrated = true;
+        return;
+      } catch (err) {
+        if (stopping) throw err;
+        const wait = backoffDelay(attempt, config.reconnect.baseMs, Math.min(config.reconnect.maxMs, 10_000));
+        log.error({ err, retry_in_ms: wait }, 'could not apply migrations; retrying');
+        await delay(wait);
+      }
+    }
+  }
+
+  async function readiness(): Promise<{ ready: boolean; body: unknown }> {
+    // Probe at most once a second: readiness checks must not load the database.
+    if (Date.now() - lastProbe.at > 1_000) {
+      let ok = false;
+      try {
+        await sql`SELECT 1`.execute(database!.db);
+        ok = true;
+      } catch {
+        ok = false;
+      }
+      lastProbe = { at: Date.now(), ok };
+      metrics.dbUp.set(ok ? 1 : 0);
+    }
+    const ready = lastProbe.ok && migrated && !writers.some((w) => w.failing);
+    return {
+      ready,
+      body: {
+        ready,
+        database: lastProbe.ok ? 'up' : 'down',
+        migrations: migrated ? 'applied' : 'pending',
+        buffered_events: budget.held,
+        sources: Object.fromEntries([...statuses.values()].map((s) => [s.source, { state: s.state, leader: s.isLeader }])),
+      },
+    };
+  }
+
+  async function stop(): Promise<void> {
+    const deadline = AbortSignal.timeout(SHUTDOWN_TIMEOUT_MS - 1_000);
+    await starting?.catch(() => undefined);
+    await Promise.allSettled(connectors.map((c) => c.stop()));
+    // Rejects last: draining the other writers can still produce rejects.
+    const [rejectsWriter, ...dataWriters] = writers;
+    const abandoned = (await Promise.all(dataWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);
+    if (rejectsWriter) await rejectsWriter.drain(deadline);
+    await reporter?.stop();
+    await http?.stop();
+    await database?.close();
+    logger.info({ abandoned }, 'tributary stopped');
+  }
+
+  return {
+    start: () => (starting ??= start()),
+    stop: () => (stopping ??= stop()),
+    get httpPort() {
+      return http?.port ?? 0;
+    },
+    get database() {
+      return database;
+    },
+    metrics,
+    statuses,
+  };
+}

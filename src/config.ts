@@ -1,0 +1,175 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * The whole configuration, parsed once at start-up from the environment (and `.env`).
+ * The order of keys here is the order of `.env.example` and of the README's table:
+ * a test keeps the three in step.
+ */
+
+const bool = z.stringbool();
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const wsUrl = z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' });
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const replicas = z.enum(['one', 'all']);
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const list = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .refine((xs) => xs.length > 0, 'must name at least one entry');
+
+export const envSchema = z.object({
+  DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })),
+  DATA_DIR: z.string().min(1).default('./data'),
+  EMBEDDED_PG_PORT: int(1, 65535).default(54320),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: int(0, 65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BATCH_MAX_EVENTS: int(1, 100_000).default(1000),
+  BATCH_MAX_WAIT_MS: int(1, 60_000).default(200),
+  BUFFER_MAX_EVENTS: int(1).default(100_000),
+  RECONNECT_BASE_MS: int(1).default(1000),
+  RECONNECT_MAX_MS: int(1).default(60_000),
+  BPTF_ENABLED: bool.default(true),
+  BPTF_URL: wsUrl.default('wss://ws.backpack.tf/events'),
+  BPTF_STALL_MS: int(100).default(60_000),
+  TRADEPOST_API_KEY: optional(z.string().min(1)),
+  TRADEPOST_URL: wsUrl.default('wss://platform-api.tradepost.co/ws'),
+  TRADEPOST_ROOMS: list.default(['ALL']),
+  COMMERCE_WS_URL: optional(wsUrl),
+  COMMERCE_LOGIN_URL: optional(httpUrl),
+  COMMERCE_USERNAME: optional(z.string()),
+  COMMERCE_PASSWORD: optional(z.string()),
+  COMMERCE_LOGIN_FIELDS: list
+    .refine((xs) => xs.length === 2, 'must be two field names, e.g. email,password')
+    .default(['email', 'password']),
+  COMMERCE_COOKIE: optional(z.string()),
+  COMMERCE_CHANNELS: list.default([
+    'order_changes',
+    'product_changes',
+    'customer_changes',
+    'shipment_changes',
+    'transaction_changes',
+  ]),
+  TRADEPOST_WEBHOOK_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
+  SPOOL_MAX_BYTES: int(0).default(1024 * 1024 * 1024),
+  INSTANCE_ID: optional(z.string().min(1).max(200)),
+  BPTF_REPLICAS: replicas.default('one'),
+  TRADEPOST_REPLICAS: replicas.default('one'),
+  COMMERCE_REPLICAS: replicas.default('one'),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+export type ReplicaMode = 'one' | 'all';
+
+/** The resolved, frozen configuration every component receives. Durations are milliseconds. */
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly embeddedPgPort: number;
+  readonly http: { readonly host: string; readonly port: number };
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly batch: { readonly maxEvents: number; readonly maxWaitMs: number };
+  readonly bufferMaxEvents: number;
+  readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
+  readonly bptf: { readonly enabled: boolean; readonly url: string; readonly stallMs: number; readonly replicas: ReplicaMode };
+  readonly tradepost:
+    | { readonly enabled: true; readonly apiKey: string; readonly url: string; readonly rooms: readonly string[]; readonly replicas: ReplicaMode }
+    | { readonly enabled: false };
+  readonly webhookSecret: string | undefined;
+  readonly commerce:
+    | {
+        readonly enabled: true;
+        readonly wsUrl: string;
+        readonly loginUrl: string | undefined;
+        readonly username: string | undefined;
+        readonly password: string | undefined;
+        readonly loginFields: readonly [string, string];
+        readonly cookie: string | undefined;
+        readonly channels: readonly string[];
+        readonly replicas: ReplicaMode;
+      }
+    | { readonly enabled: false };
+  readonly spoolMaxBytes: number;
+  readonly instanceId: string;
+}
+
+/** Names of variables whose values must never be printed. */
+export const SECRET_VARIABLES = [
+  'DATABASE_URL',
+  'TRADEPOST_API_KEY',
+  'COMMERCE_PASSWORD',
+  'COMMERCE_COOKIE',
+  'TRADEPOST_WEBHOOK_SECRET',
+] as const;
+
+/**
+ * Parse and validate the environment. Throws ConfigError whose message is one line naming the
+ * first bad variable and what is wrong with it (never its value: it may be a secret).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? 'is invalid'}`);
+  }
+  const e = result.data;
+  if (e.RECONNECT_MAX_MS < e.RECONNECT_BASE_MS) {
+    throw new ConfigError('invalid configuration: RECONNECT_MAX_MS must be >= RECONNECT_BASE_MS');
+  }
+  if (e.BUFFER_MAX_EVENTS < e.BATCH_MAX_EVENTS) {
+    throw new ConfigError('invalid configuration: BUFFER_MAX_EVENTS must be >= BATCH_MAX_EVENTS');
+  }
+  if (e.COMMERCE_WS_URL && !e.COMMERCE_COOKIE) {
+    if (!e.COMMERCE_LOGIN_URL) {
+      throw new ConfigError('invalid configuration: COMMERCE_LOGIN_URL is required when COMMERCE_WS_URL is set without COMMERCE_COOKIE');
+    }
+    if (e.COMMERCE_USERNAME === undefined || e.COMMERCE_PASSWORD === undefined) {
+      throw new ConfigError('invalid configuration: COMMERCE_USERNAME and COMMERCE_PASSWORD are required with COMMERCE_LOGIN_URL');
+    }
+  }
+  const [userField, passwordField] = e.COMMERCE_LOGIN_FIELDS;
+  const config: Config = {
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    logLevel: e.LOG_LEVEL,
+    batch: { maxEvents: e.BATCH_MAX_EVENTS, maxWaitMs: e.BATCH_MAX_WAIT_MS },
+    bufferMaxEvents: e.BUFFER_MAX_EVENTS,
+    reconnect: { baseMs: e.RECONNECT_BASE_MS, maxMs: e.RECONNECT_MAX_MS },
+    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS },
+    tradepost: e.TRADEPOST_API_KEY
+      ? { enabled: true, apiKey: e.TRADEPOST_API_KEY, url: e.TRADEPOST_URL, rooms: e.TRADEPOST_ROOMS, replicas: e.TRADEPOST_REPLICAS }
+      : { enabled: false },
+    webhookSecret: e.TRADEPOST_WEBHOOK_SECRET,
+    commerce: e.COMMERCE_WS_URL
+      ? {
+          enabled: true,
+          wsUrl: e.COMMERCE_WS_URL,
+          loginUrl: e.COMMERCE_LOGIN_URL,
+          username: e.COMMERCE_USERNAME,
+          password: e.COMMERCE_PASSWORD,
+          loginFields: [userField ?? 'email', passwordField ?? 'password'],
+          cookie: e.COMMERCE_COOKIE,
+          channels: e.COMMERCE_CHANNELS,
+          replicas: e.COMMERCE_REPLICAS,
+        }
+      : { enabled: false },
+    spoolMaxBytes: e.SPOOL_MAX_BYTES,
+    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

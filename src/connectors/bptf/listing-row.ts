@@ -1,0 +1,92 @@
+import type { ListingEvent } from './parse.js';
+
+/**
+ * One listing's pending change: the newest event seen (which decides event_id, event_time and
+ * deleted_at) and the newest full payload seen (which decides payload and the extracted columns).
+ * The two are tracked apart because a delete may carry only `payload.id`; merging keeps the
+ * newest of each, so the result does not depend on the order events arrive in.
+ */
+export interface ListingRow {
+  readonly id: string;
+  readonly eventId: string;
+  readonly eventTimeMs: number;
+  readonly deleted: boolean;
+  /** Id of the event whose payload this is; null when only id-only deletes were seen. */
+  readonly payloadEventId: string | null;
+  readonly payload: Record<string, unknown>;
+}
+
+export function toListingRow(e: ListingEvent): ListingRow {
+  return {
+    id: e.listingId,
+    eventId: e.eventId,
+    eventTimeMs: e.eventTimeMs,
+    deleted: e.kind === 'delete',
+    payloadEventId: e.partial ? null : e.eventId,
+    payload: e.payload,
+  };
+}
+
+/** The contract's order: (event_time, event_id), ids compared byte-wise ("C" collation). */
+export function isNewerEvent(a: { eventTimeMs: number; eventId: string }, b: { eventTimeMs: number; eventId: string }): boolean {
+  return a.eventTimeMs > b.eventTimeMs || (a.eventTimeMs === b.eventTimeMs && a.eventId > b.eventId);
+}
+
+export function mergeListingRows(a: ListingRow, b: ListingRow): ListingRow {
+  const event = isNewerEvent(b, a) ? b : a;
+  const payloadFrom = b.payloadEventId !== null && (a.payloadEventId === null || b.payloadEventId > a.payloadEventId) ? b : a;
+  if (event === payloadFrom) return event;
+  return {
+    id: a.id,
+    eventId: event.eventId,
+    eventTimeMs: event.eventTimeMs,
+    deleted: event.deleted,
+    payloadEventId: payloadFrom.payloadEventId,
+    payload: payloadFrom.payload,
+  };
+}
+
+/** Columns extracted from a listing payload; every field is optional in real traffic. */
+export interface ListingColumns {
+  steamid: string | null;
+  appid: number | null;
+  intent: string | null;
+  itemName: string | null;
+  currencies: string | null;
+  valueRaw: number | null;
+  /** Unix seconds. */
+  listedAt: number | null;
+  bumpedAt: number | null;
+}
+
+export function extractListingColumns(p: Record<string, unknown>): ListingColumns {
+  const item = asObject(p.item);
+  const value = asObject(p.value);
+  const currencies = asObject(p.currencies);
+  const steamid = typeof p.steamid === 'string' ? p.steamid : typeof p.steamid === 'number' ? String(p.steamid) : null;
+  return {
+    steamid: steamid && steamid.length <= 64 ? steamid : null,
+    appid: typeof p.appid === 'number' && Number.isInteger(p.appid) && Math.abs(p.appid) < 2 ** 31 ? p.appid : null,
+    intent: p.intent === 'buy' || p.intent === 'sell' ? p.intent : null,
+    itemName: typeof item?.name === 'string' ? item.name : null,
+    currencies: currencies ? JSON.stringify(currencies) : null,
+    valueRaw: finite(value?.raw),
+    // `timestamp` and `bump` are the older names one client maps from.
+    listedAt: unixSeconds(p.listedAt ?? p.timestamp),
+    bumpedAt: unixSeconds(p.bumpedAt ?? p.bump),
+  };
+}
+
+function asObject(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function finite(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Seconds within Postgres' timestamptz range; anything else is not a time. */
+function unixSeconds(v: unknown): number | null {
+  const n = finite(v);
+  return n !== null && n >= 0 && n < 1e11 ? n : null;
+}

@@ -1,0 +1,100 @@
+import { makeReject, safeStringify, type Reject } from '../../ingest/reject.js';
+import { normalizeObjectId, objectIdTimeMs } from './object-id.js';
+
+/**
+ * Pure parser for backpack.tf events frames: raw frame in, listing events, notices and rejects out.
+ * Never throws. Accepts a JSON array of events (the batched format) or a single event object (the
+ * old event-per-frame format); an empty frame yields nothing.
+ */
+
+export const SOURCE = 'bptf';
+
+export interface ListingEvent {
+  readonly kind: 'update' | 'delete';
+  /** 24 lower-case hex characters. */
+  readonly eventId: string;
+  /** From the id's first 4 bytes, ms since the epoch. */
+  readonly eventTimeMs: number;
+  readonly listingId: string;
+  /** The listing as received. For a delete that carries only `payload.id`, `partial` is true. */
+  readonly payload: Record<string, unknown>;
+  readonly partial: boolean;
+}
+
+/** A well-formed event that is not a listing. `limit` events mean the server wants us to reconnect. */
+export interface Notice {
+  readonly kind: 'limit' | 'unknown';
+  readonly event: string;
+}
+
+export interface ParsedFrame {
+  readonly listings: ListingEvent[];
+  readonly notices: Notice[];
+  readonly rejects: Reject[];
+}
+
+/** Both spellings: one public client quotes the docs as `client-limit-exceeeded`. */
+const LIMIT_EVENTS = new Set(['client-limit-exceeded', 'client-limit-exceeeded', 'buffer-limit-exceeded']);
+
+export function parseBptfFrame(data: Buffer | string, receivedAt = Date.now()): ParsedFrame {
+  const out: ParsedFrame = { listings: [], notices: [], rejects: [] };
+  const text = typeof data === 'string' ? data : data.toString('utf8');
+  if (text.trim().length === 0) return out;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    out.rejects.push(makeReject(SOURCE, `invalid JSON: ${(error as Error).message}`, text, receivedAt));
+    return out;
+  }
+  if (Array.isArray(json)) {
+    for (const element of json) parseEvent(element, out, receivedAt);
+  } else if (json !== null && typeof json === 'object') {
+    parseEvent(json, out, receivedAt);
+  } else {
+    out.rejects.push(makeReject(SOURCE, 'frame is neither an array nor an object', text, receivedAt));
+  }
+  return out;
+}
+
+function parseEvent(element: unknown, out: ParsedFrame, receivedAt: number): void {
+  if (element === null || typeof element !== 'object' || Array.isArray(element)) {
+    out.rejects.push(makeReject(SOURCE, 'event is not an object', safeStringify(element), receivedAt));
+    return;
+  }
+  const e = element as Record<string, unknown>;
+  const event = e.event;
+  if (typeof event !== 'string') {
+    out.rejects.push(makeReject(SOURCE, 'event has no "event" name', safeStringify(e), receivedAt));
+    return;
+  }
+  if (event !== 'listing-update' && event !== 'listing-delete') {
+    if (LIMIT_EVENTS.has(event)) out.notices.push({ kind: 'limit', event });
+    else {
+      out.notices.push({ kind: 'unknown', event: event.slice(0, 100) });
+      out.rejects.push(makeReject(SOURCE, `unknown event "${event.slice(0, 100)}"`, safeStringify(e), receivedAt));
+    }
+    return;
+  }
+  const eventId = normalizeObjectId(e.id);
+  if (!eventId) {
+    out.rejects.push(makeReject(SOURCE, 'event id is not a 24-hex ObjectId', safeStringify(e), receivedAt));
+    return;
+  }
+  const payload = e.payload;
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    out.rejects.push(makeReject(SOURCE, 'payload is not an object', safeStringify(e), receivedAt));
+    return;
+  }
+  const p = payload as Record<string, unknown>;
+  const listingId = p.id;
+  if (typeof listingId !== 'string' || listingId.length === 0 || listingId.length > 512) {
+    out.rejects.push(makeReject(SOURCE, 'payload.id is missing or not a string', safeStringify(e), receivedAt));
+    return;
+  }
+  const kind = event === 'listing-update' ? 'update' : 'delete';
+  // A delete may carry the whole listing or only its id; an update must carry more than its id to be useful,
+  // but it is still an update of that listing, so it is kept rather than rejected.
+  const partial = kind === 'delete' && Object.keys(p).every((k) => k === 'id');
+  out.listings.push({ kind, eventId, eventTimeMs: objectIdTimeMs(eventId), listingId, payload: p, partial });
+}

@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import { createApp, SHUTDOWN_TIMEOUT_MS } from './app.js';
+import { loadConfig } from './config.js';
+import { ConfigError, exitCodeFor } from './errors.js';
+import { createLogger } from './logger.js';
+
+/**
+ * The daemon's entry point: read `.env`, parse the config (one line and exit 1 when invalid),
+ * start the app, and stop it gracefully on SIGTERM/SIGINT. A second signal exits at once.
+ */
+async function main(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tributary: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const app = createApp(config, logger);
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    signalled = true;
+    logger.info({ signal }, 'stopping: closing sockets and writing buffered events');
+    // If the graceful path hangs past the deadline, leave anyway (an orchestrator would SIGKILL soon).
+    setTimeout(() => {
+      logger.error('graceful stop exceeded its deadline; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS + 2_000).unref();
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception; stopping');
+    app.stop().finally(() => process.exit(1));
+  });
+
+  try {
+    await app.start();
+  } catch (err) {
+    logger.fatal({ err }, 'could not start');
+    await app.stop().catch(() => undefined);
+    process.exit(exitCodeFor(err));
+  }
+}
+
+void main();

@@ -1,0 +1,53 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+
+export interface StatusRow {
+  source: string;
+  instance: string;
+  state: string;
+  isLeader: boolean;
+  connectedSince: Date | null;
+  lastMessageAt: Date | null;
+  lastEventAt: Date | null;
+  eventsReceived: number;
+  eventsWritten: number;
+  reconnects: number;
+  lastError: string | null;
+}
+
+export async function upsertStatus(db: Kysely<Database>, rows: readonly StatusRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('ingest_status')
+    .values(
+      rows.map((r) => ({
+        source: r.source,
+        instance: r.instance,
+        state: r.state,
+        is_leader: r.isLeader,
+        connected_since: r.connectedSince,
+        last_message_at: r.lastMessageAt,
+        last_event_at: r.lastEventAt,
+        events_received: r.eventsReceived,
+        events_written: r.eventsWritten,
+        reconnects: r.reconnects,
+        last_error: r.lastError,
+        updated_at: sql<Date>`now()`,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['source', 'instance']).doUpdateSet((eb) => ({
+        state: eb.ref('excluded.state'),
+        is_leader: eb.ref('excluded.is_leader'),
+        connected_since: eb.ref('excluded.connected_since'),
+        last_message_at: eb.ref('excluded.last_message_at'),
+        last_event_at: eb.ref('excluded.last_event_at'),
+        events_received: eb.ref('excluded.events_received'),
+        events_written: eb.ref('excluded.events_written'),
+        reconnects: eb.ref('excluded.reconnects'),
+        last_error: eb.ref('excluded.last_error'),
+        updated_at: sql<Date>`now()`,
+      })),
+    )
+    .execute();
+}
