@@ -1,0 +1,235 @@
+/**
+ * A fake backpack.tf events socket (`wss://ws.backpack.tf/events`) on loopback.
+ *
+ * Speaks what the real server does today: text frames, each a JSON array of
+ * `{id, event, payload}` events, no application-level handshake, no replay. It also lets a
+ * test break the connection the ways production does: an abrupt restart (sockets dropped
+ * without a close handshake), a stall (socket open, nothing sent, pings unanswered), and
+ * malformed frames via `sendFrame`.
+ */
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { BptfEvent } from './bptf-events.js';
+
+export type FakeBptfServerOptions = {
+  /** TCP port; 0 (default) picks an ephemeral one, kept across restartAbruptly(). */
+  port?: number;
+  /** Bind address; default 127.0.0.1. */
+  host?: string;
+  /**
+   * A client whose unsent backlog exceeds this many bytes misses frames (counted in
+   * `droppedFrames`) instead of growing the server's memory; default 64 MiB.
+   */
+  maxBufferedBytes?: number;
+};
+
+/** Path the real service uses; other paths get a 404 like any unknown URL. */
+const EVENTS_PATH = '/events';
+
+export class FakeBptfServer {
+  private readonly host: string;
+  private readonly requestedPort: number;
+  private readonly maxBufferedBytes: number;
+  private boundPort = 0;
+  private http: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private readonly clients = new Set<WebSocket>();
+  private silent = false;
+  private readonly waiters = new Set<() => void>();
+
+  /** Connections accepted since construction (across restarts). */
+  totalConnections = 0;
+  /** Headers of the last accepted upgrade request (e.g. to check `batch-test: true`). */
+  lastRequestHeaders: IncomingHttpHeaders | undefined;
+  /** Close code of every client socket that ended, in order (1000 = graceful, 1006 = abrupt). */
+  readonly closeCodes: number[] = [];
+  /** Frames skipped because a client's send buffer was over `maxBufferedBytes`. */
+  droppedFrames = 0;
+  /** Protocol pings received from clients (answered or not). */
+  pingsReceived = 0;
+  /** Frames handed to clients (one per client per frame). */
+  framesSent = 0;
+  /** Called whenever a client socket ends, with its close code and reason. */
+  onClientClose: ((code: number, reason: string) => void) | undefined;
+
+  constructor(opts: FakeBptfServerOptions = {}) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.requestedPort = opts.port ?? 0;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Bound port (0 before start). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `ws://${this.host}:${this.boundPort}${EVENTS_PATH}`;
+  }
+
+  /** Currently open client sockets. */
+  get connections(): number {
+    let open = 0;
+    for (const ws of this.clients) if (ws.readyState === ws.OPEN) open++;
+    return open;
+  }
+
+  get silenced(): boolean {
+    return this.silent;
+  }
+
+  async start(): Promise<void> {
+    if (this.http) return;
+    await this.listen(this.boundPort || this.requestedPort);
+  }
+
+  async stop(): Promise<void> {
+    await this.shutdown();
+    this.notify();
+  }
+
+  /**
+   * Models a server crash or redeploy: every socket is dropped without a close frame
+   * (clients see 1006), then the server listens again on the same port.
+   */
+  async restartAbruptly(): Promise<void> {
+    await this.shutdown();
+    await this.listen(this.boundPort || this.requestedPort);
+  }
+
+  /**
+   * While on, sockets stay open but nothing is sent and protocol pings go unanswered, the
+   * "open but silent" stall that a client watchdog must detect. Applies to existing and new
+   * sockets (pongs are sent by hand, see `attach`).
+   */
+  silence(on: boolean): void {
+    this.silent = on;
+  }
+
+  /** Sends one frame, a JSON array of `events`, to every open client. False when silenced or nobody got it. */
+  sendEvents(events: BptfEvent[]): boolean {
+    return this.sendFrame(JSON.stringify(events));
+  }
+
+  /** Sends a raw frame (text unless `binary`) to every open client; for malformed, single-object or empty frames. */
+  sendFrame(data: string | Buffer, opts: { binary?: boolean } = {}): boolean {
+    if (this.silent) return false;
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    let sent = 0;
+    for (const ws of this.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (ws.bufferedAmount + size > this.maxBufferedBytes) {
+        this.droppedFrames++;
+        continue;
+      }
+      ws.send(data, { binary: opts.binary ?? false });
+      sent++;
+    }
+    this.framesSent += sent;
+    return sent > 0;
+  }
+
+  /** Resolves once `totalConnections >= n`. */
+  async waitForConnections(n: number, timeoutMs = 10_000): Promise<void> {
+    await this.waitUntil(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
+  }
+
+  /** Resolves once no client socket is open (e.g. after a client closed or was dropped). */
+  async waitForNoConnections(timeoutMs = 10_000): Promise<void> {
+    await this.waitUntil(() => this.connections === 0, timeoutMs, () => `0 open connections (have ${this.connections})`);
+  }
+
+  private async listen(port: number): Promise<void> {
+    const wss = new WebSocketServer({
+      noServer: true,
+      // Real frames exceed 1 MiB; compression is off as on the clients that hit zlib memory growth.
+      perMessageDeflate: false,
+      maxPayload: 256 * 1024 * 1024,
+      // Pongs are sent by hand so silence() can withhold them from already-open sockets too.
+      autoPong: false,
+    });
+    const http = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('Upgrade Required');
+    });
+    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (path !== EVENTS_PATH) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req));
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, this.host, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    this.http = http;
+    this.wss = wss;
+    this.boundPort = (http.address() as AddressInfo).port;
+  }
+
+  private attach(ws: WebSocket, req: IncomingMessage): void {
+    this.clients.add(ws);
+    this.totalConnections++;
+    this.lastRequestHeaders = req.headers;
+    ws.on('ping', (data: Buffer) => {
+      this.pingsReceived++;
+      if (!this.silent && ws.readyState === ws.OPEN) ws.pong(data);
+      this.notify();
+    });
+    ws.on('error', () => {
+      // A client reset shows up here; the close handler below does the bookkeeping.
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.clients.delete(ws);
+      this.closeCodes.push(code);
+      this.onClientClose?.(code, reason.toString());
+      this.notify();
+    });
+    this.notify();
+  }
+
+  private async shutdown(): Promise<void> {
+    const { http, wss } = this;
+    this.http = undefined;
+    this.wss = undefined;
+    // terminate(): destroy the TCP socket, no close frame, as a crashing server would.
+    for (const ws of this.clients) ws.terminate();
+    wss?.close();
+    if (http) {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private waitUntil(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (done()) return resolve();
+      const check = (): void => {
+        if (!done()) return;
+        cleanup();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`FakeBptfServer: timed out after ${timeoutMs} ms waiting for ${what()}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+    });
+  }
+}

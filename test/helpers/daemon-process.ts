@@ -1,0 +1,33 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { TEST_ENV } from './app.js';
+import { waitFor } from './wait-for.js';
+
+export interface DaemonProcess {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  /** Resolves with the exit code (or the signal name) once the process has exited. */
+  readonly exited: Promise<number | string>;
+  readonly httpPort: () => Promise<number>;
+}
+
+/** Run the real daemon entry point (src/main.ts) in a child process, as `npm start` would. */
+export function spawnDaemon(env: Record<string, string>): DaemonProcess {
+  let out = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', ...TEST_ENV, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    httpPort: () =>
+      waitFor(() => {
+        const m = /"msg":"http server listening"/.test(out) ? /"port":(\d+),"msg":"http server listening"/.exec(out) : null;
+        return m ? Number(m[1]) : 0;
+      }, 'the daemon http server'),
+  };
+}

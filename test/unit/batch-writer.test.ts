@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { BatchWriter, type BatchWriterOptions } from '../../src/writer/batch-writer.js';
+import { BufferBudget } from '../../src/writer/buffer-budget.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+type Row = { k: string; v: number };
+
+function makeWriter(over: Partial<BatchWriterOptions<Row>> & Pick<BatchWriterOptions<Row>, 'write'>) {
+  const bad: Row[] = [];
+  const overflow: Row[] = [];
+  const w = new BatchWriter<Row>({
+    name: 'test',
+    maxEvents: 10,
+    maxWaitMs: 20,
+    retry: { baseMs: 1, maxMs: 5 },
+    budget: new BufferBudget(1000),
+    logger: createLogger('silent'),
+    metrics: createMetrics(),
+    onBadRow: (r) => bad.push(r),
+    onOverflow: (rows) => overflow.push(...rows),
+    ...over,
+  });
+  return { w, bad, overflow };
+}
+
+describe('BatchWriter', () => {
+  it('writes a full batch at once and a partial one after maxWaitMs', async () => {
+    const batches: Row[][] = [];
+    const { w } = makeWriter({ write: async (rows) => void batches.push(rows) });
+    w.add(Array.from({ length: 10 }, (_, i) => ({ k: `k${i}`, v: i })));
+    expect(batches).toHaveLength(1); // dispatched synchronously on reaching maxEvents
+    w.add([{ k: 'x', v: 1 }]);
+    expect(batches).toHaveLength(1);
+    await waitFor(() => batches.length === 2, 'the timed batch');
+    expect(batches[1]).toEqual([{ k: 'x', v: 1 }]);
+  });
+
+  it('collapses rows with one key and sorts by key', async () => {
+    const batches: Row[][] = [];
+    const { w } = makeWriter({
+      maxEvents: 5,
+      collapse: { key: (r) => r.k, merge: (a, b) => (b.v > a.v ? b : a) },
+      write: async (rows) => void batches.push(rows),
+    });
+    w.add([
+      { k: 'b', v: 1 },
+      { k: 'a', v: 5 },
+      { k: 'b', v: 3 },
+      { k: 'a', v: 2 },
+      { k: 'c', v: 0 },
+    ]);
+    await w.whenIdle();
+    expect(batches).toEqual([
+      [
+        { k: 'a', v: 5 },
+        { k: 'b', v: 3 },
+        { k: 'c', v: 0 },
+      ],
+    ]);
+  });
+
+  it('keeps rows through failures and retries until they are written; intake never blocks', async () => {
+    let failures = 3;
+    const written: Row[] = [];
+    const { w } = makeWriter({
+      write: async (rows) => {
+        if (failures-- > 0) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+        written.push(...rows);
+      },
+    });
+    for (let i = 0; i < 35; i++) w.add([{ k: `k${i}`, v: i }]);
+    expect(w.held).toBe(35);
+    await w.whenIdle();
+    expect(written.map((r) => r.v).sort((a, b) => a - b)).toEqual(Array.from({ length: 35 }, (_, i) => i));
+  });
+
+  it('isolates a row the database refuses as bad data, and writes the rest', async () => {
+    const written: Row[] = [];
+    const { w, bad } = makeWriter({
+      write: async (rows) => {
+        if (rows.some((r) => r.v === 7)) throw Object.assign(new Error('unsupported Unicode escape'), { code: '22P05' });
+        written.push(...rows);
+      },
+    });
+    w.add(Array.from({ length: 10 }, (_, i) => ({ k: `k${i}`, v: i })));
+    await w.whenIdle();
+    expect(bad).toEqual([{ k: 'k7', v: 7 }]);
+    expect(written).toHaveLength(9);
+  });
+
+  it('hands rows past the memory budget to onOverflow and counts them', async () => {
+    const { w, overflow } = makeWriter({
+      budget: new BufferBudget(15),
+      write: () => new Promise(() => {}), // the database hangs
+    });
+    w.add(Array.from({ length: 20 }, (_, i) => ({ k: `k${i}`, v: i })));
+    expect(w.held).toBe(15);
+    expect(overflow.map((r) => r.v)).toEqual([15, 16, 17, 18, 19]);
+  });
+
+  it('drain writes everything buffered, ignoring maxWaitMs', async () => {
+    const written: Row[] = [];
+    const { w } = makeWriter({ maxWaitMs: 60_000, write: async (rows) => void written.push(...rows) });
+    w.add([{ k: 'a', v: 1 }]);
+    expect(await w.drain()).toBe(0);
+    expect(written).toEqual([{ k: 'a', v: 1 }]);
+  });
+
+  it('drain gives up at its deadline and reports the rows it could not write', async () => {
+    const abandoned: Row[] = [];
+    const { w } = makeWriter({
+      write: async () => {
+        throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+      },
+      onAbandon: (rows) => abandoned.push(...rows),
+    });
+    w.add([{ k: 'a', v: 1 }]);
+    await w.drain(AbortSignal.timeout(100));
+    expect(abandoned).toEqual([{ k: 'a', v: 1 }]);
+    expect(w.held).toBe(0);
+  });
+});
