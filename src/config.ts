@@ -59,6 +59,7 @@ export const envSchema = z.object({
   BPTF_REPLICAS: replicas.default('one'),
   TRADEPOST_REPLICAS: replicas.default('one'),
   COMMERCE_REPLICAS: replicas.default('one'),
+  DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -68,6 +69,8 @@ export type ReplicaMode = 'one' | 'all';
 /** The resolved, frozen configuration every component receives. Durations are milliseconds. */
 export interface Config {
   readonly databaseUrl: string | undefined;
+  /** Bound on one statement and on getting a connection (ms): a hung write fails and is retried. */
+  readonly databaseTimeoutMs: number;
   readonly dataDir: string;
   readonly embeddedPgPort: number;
   readonly http: { readonly host: string; readonly port: number };
@@ -135,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const [userField, passwordField] = e.COMMERCE_LOGIN_FIELDS;
   const config: Config = {
     databaseUrl: e.DATABASE_URL,
+    databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     dataDir: e.DATA_DIR,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },

@@ -63,6 +63,12 @@ export function createMetrics() {
       labelNames: ['writer'] as const,
       registers: [registry],
     }),
+    spoolBytes: new Gauge({
+      name: 'tributary_spool_bytes',
+      help: 'Bytes of events in the on-disk spool (DATA_DIR/spool) waiting to be written, by writer.',
+      labelNames: ['writer'] as const,
+      registers: [registry],
+    }),
     batchWriteDuration: new Histogram({
       name: 'tributary_batch_write_duration_seconds',
       help: 'Duration of one successful batch write, by writer.',

@@ -22,8 +22,12 @@
  *                               row goes to onBadRow (it becomes an ingest_rejects row), the rest is written.
  *   stop(deadline)              -> DRAINING -> STOPPED.
  *
- * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS over all writers); rows that do
- * not fit go to onOverflow, which counts and logs them (and may spill them to disk).
+ * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS over all writers). Rows that do not
+ * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
+ * which counts and logs them. REPLAYING: when memory is below half full and the last write succeeded,
+ * the oldest spool segment is loaded and its rows written like any others; the segment is deleted once
+ * all of them are committed. Rows unwritten at a drain's deadline are appended to the spool, so a
+ * restart during an outage replays them.
  *
  * Inside a batch, rows with the same key are collapsed with `merge` (one Postgres upsert statement
  * cannot touch one row twice) and sorted by key (concurrent batches locking rows in different orders
@@ -35,6 +39,7 @@ import type { Metrics } from '../metrics.js';
 import { backoffDelay } from '../util/backoff.js';
 import { delay } from '../util/delay.js';
 import type { BufferBudget } from './buffer-budget.js';
+import type { Spool, SpoolSegment } from './spool.js';
 
 export interface BatchWriterOptions<T> {
   /** Label for logs and metrics, e.g. 'bptf_listings'. */
@@ -54,13 +59,22 @@ export interface BatchWriterOptions<T> {
   readonly onWritten?: (rows: readonly T[]) => void;
   readonly onBadRow: (row: T, error: unknown) => void;
   readonly onOverflow: (rows: T[]) => void;
-  /** Rows still unwritten when a drain's deadline passed. */
+  /** Rows still unwritten when a drain's deadline passed and the spool could not take them. */
   readonly onAbandon?: (rows: T[]) => void;
+  /** On-disk overflow; without one, rows past the memory budget go straight to onOverflow. */
+  readonly spool?: Spool<T>;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
 type State = 'running' | 'draining' | 'stopped';
+
+/** A spool segment being replayed: deleted once `outstanding` reaches 0, kept if any of its rows is abandoned. */
+interface Replay {
+  readonly segment: SpoolSegment;
+  outstanding: number;
+  abandoned: boolean;
+}
 
 export class BatchWriter<T> {
   readonly #o: BatchWriterOptions<T>;
@@ -68,6 +82,9 @@ export class BatchWriter<T> {
   #pending: T[] = [];
   /** Arrival time (ms) of each pending row, parallel to #pending. */
   #arrivals: number[] = [];
+  /** The replay each pending row came from (undefined for rows from the socket), parallel to #pending. */
+  #origins: Array<Replay | undefined> = [];
+  #replaying: Replay | undefined;
   #inFlight = 0;
   #inFlightRows = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -80,6 +97,8 @@ export class BatchWriter<T> {
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
     this.#maxInFlight = options.maxInFlight ?? 2;
+    // A spool left by an earlier run starts replaying as soon as the loop is free.
+    if (options.spool && !options.spool.isEmpty) setImmediate(() => this.#pump());
   }
 
   get name(): string {
@@ -107,10 +126,16 @@ export class BatchWriter<T> {
     for (let i = 0; i < fit; i++) {
       this.#pending.push(rows[i] as T);
       this.#arrivals.push(now);
+      this.#origins.push(undefined);
     }
-    if (fit < rows.length) this.#o.onOverflow(rows.slice(fit));
+    if (fit < rows.length) this.#overflow(rows.slice(fit));
     this.#gauge();
     this.#pump();
+  }
+
+  #overflow(rows: T[]): void {
+    const dropped = this.#o.spool ? this.#o.spool.append(rows) : rows;
+    if (dropped.length > 0) this.#o.onOverflow(dropped);
   }
 
   /** Resolves when nothing is buffered or in flight. */
@@ -143,13 +168,14 @@ export class BatchWriter<T> {
     let abandoned = 0;
     if (this.#pending.length > 0) {
       const rows = this.#pending.splice(0);
+      const origins = this.#origins.splice(0);
       this.#arrivals = [];
       this.#o.budget.release(rows.length);
-      abandoned += rows.length;
-      this.#o.onAbandon?.(rows);
+      abandoned += this.#abandon(rows, origins);
     }
-    // Batches still retrying hand their rows to onAbandon themselves when #hardStop aborts.
+    // Batches still retrying abandon their rows themselves when #hardStop aborts.
     await this.whenIdle();
+    this.#o.spool?.close();
     this.#gauge();
     return abandoned;
   }
@@ -163,11 +189,74 @@ export class BatchWriter<T> {
       if (!due) break;
       const batch = this.#pending.splice(0, this.#o.maxEvents);
       this.#arrivals.splice(0, batch.length);
+      const origins = this.#origins.splice(0, batch.length);
       this.#inFlight++;
       this.#inFlightRows += batch.length;
-      void this.#runBatch(batch);
+      void this.#runBatch(batch, origins);
     }
+    this.#maybeReplay();
     this.#armTimer();
+  }
+
+  /** Load the oldest spool segment when memory is below half full and writes are succeeding. */
+  #maybeReplay(): void {
+    const spool = this.#o.spool;
+    if (!spool || this.#replaying || this.#state !== 'running' || this.#consecutiveFailures > 0) return;
+    if (this.#o.budget.held > this.#o.budget.max / 2 || spool.isEmpty) return;
+    const taken = spool.takeOldest();
+    if (!taken) return;
+    if (taken.rows.length === 0) {
+      spool.ack(taken.segment);
+      return;
+    }
+    const replay: Replay = { segment: taken.segment, outstanding: taken.rows.length, abandoned: false };
+    this.#replaying = replay;
+    this.#o.logger.info({ writer: this.#o.name, rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
+    // The segment was sized to fit; it may overshoot the memory budget by at most one segment.
+    this.#o.budget.force(taken.rows.length);
+    const now = Date.now();
+    for (const row of taken.rows) {
+      this.#pending.push(row);
+      this.#arrivals.push(now);
+      this.#origins.push(replay);
+    }
+    this.#gauge();
+    this.#pump();
+  }
+
+  /** Settle the replays of rows that were committed (or rejected as bad): delete finished segments. */
+  #settle(origins: ReadonlyArray<Replay | undefined>): void {
+    for (const r of origins) {
+      if (!r) continue;
+      r.outstanding--;
+      if (r.outstanding === 0) {
+        if (!r.abandoned) this.#o.spool?.ack(r.segment);
+        if (this.#replaying === r) this.#replaying = undefined;
+      }
+    }
+  }
+
+  /**
+   * Rows that will not be written by this process: rows from the socket go to the spool (or onAbandon
+   * without one); rows from a replayed segment are still on disk, so the segment is kept for next time.
+   */
+  #abandon(rows: T[], origins: ReadonlyArray<Replay | undefined>): number {
+    const fresh: T[] = [];
+    rows.forEach((row, i) => {
+      const r = origins[i];
+      if (!r) fresh.push(row);
+      else if (!r.abandoned) {
+        r.abandoned = true;
+        this.#o.spool?.release(r.segment);
+      }
+    });
+    if (fresh.length === 0) return 0;
+    const lost = this.#o.spool ? this.#o.spool.append(fresh) : fresh;
+    if (lost.length > 0) this.#o.onAbandon?.(lost);
+    if (lost.length < fresh.length) {
+      this.#o.logger.warn({ writer: this.#o.name, spooled: fresh.length - lost.length }, 'unwritten events saved to the spool for the next start');
+    }
+    return lost.length;
   }
 
   #armTimer(): void {
@@ -180,11 +269,14 @@ export class BatchWriter<T> {
     }, wait);
   }
 
-  async #runBatch(batch: T[]): Promise<void> {
+  async #runBatch(batch: T[], origins: Array<Replay | undefined>): Promise<void> {
     try {
       const rows = this.#collapse(batch);
       const ok = await this.#writeIsolating(rows);
-      if (ok) this.#o.onWritten?.(batch);
+      if (ok) {
+        this.#settle(origins);
+        this.#o.onWritten?.(batch);
+      } else this.#abandon(batch, origins);
     } catch (error) {
       // Only a bug in a callback can land here; never let it become an unhandled rejection.
       this.#o.logger.error({ err: error, writer: this.#o.name }, 'batch writer callback failed');
@@ -215,10 +307,7 @@ export class BatchWriter<T> {
 
   async #writeWithRetry(rows: T[]): Promise<'ok' | 'abandoned' | { error: unknown }> {
     for (let attempt = 0; ; attempt++) {
-      if (this.#hardStop.signal.aborted) {
-        this.#o.onAbandon?.(rows);
-        return 'abandoned';
-      }
+      if (this.#hardStop.signal.aborted) return 'abandoned';
       const end = this.#o.metrics.batchWriteDuration.startTimer({ writer: this.#o.name });
       try {
         await this.#o.write(rows);

@@ -17,6 +17,11 @@ export class BufferBudget {
     return granted;
   }
 
+  /** Take room for `n` events even past the maximum (a replayed spool segment, bounded in size). */
+  force(n: number): void {
+    this.#held += n;
+  }
+
   release(n: number): void {
     this.#held = Math.max(0, this.#held - n);
   }

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -29,7 +32,8 @@ export async function startTestApp(env: Record<string, string | undefined>): Pro
       done();
     },
   });
-  const config = loadConfig({ ...TEST_ENV, ...env });
+  // Each app gets its own DATA_DIR unless the test shares one on purpose (the spool lives there).
+  const config = loadConfig({ ...TEST_ENV, DATA_DIR: mkdtempSync(join(tmpdir(), 'tributary-test-')), ...env });
   const logger = createLogger(config.logLevel, sink);
   const app = createApp(config, logger);
   await app.start();

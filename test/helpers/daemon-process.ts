@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TEST_ENV } from './app.js';
 import { waitFor } from './wait-for.js';
 
@@ -14,7 +17,7 @@ export interface DaemonProcess {
 export function spawnDaemon(env: Record<string, string>): DaemonProcess {
   let out = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', ...TEST_ENV, LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', ...TEST_ENV, LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'tributary-daemon-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,0 +1,108 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { BatchWriter } from '../../src/writer/batch-writer.js';
+import { BufferBudget } from '../../src/writer/buffer-budget.js';
+import { Spool, SpoolBudget } from '../../src/writer/spool.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+type Row = { k: string; v: number };
+const logger = createLogger('silent');
+const newSpool = (dir: string, maxBytes = 10_000_000) => new Spool<Row>({ dir, budget: new SpoolBudget(maxBytes), fsyncIntervalMs: 10, logger });
+
+describe('Spool', () => {
+  it('appends, survives a restart, replays oldest first and deletes acked segments', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const a = newSpool(dir);
+    expect(a.append([{ k: 'a', v: 1 }])).toEqual([]);
+    a.close(); // seals segment 1
+    const b = newSpool(dir); // a new process
+    expect(b.isEmpty).toBe(false);
+    b.append([{ k: 'b', v: 2 }]);
+    const first = b.takeOldest()!;
+    expect(first.rows).toEqual([{ k: 'a', v: 1 }]);
+    b.ack(first.segment);
+    const second = b.takeOldest()!;
+    expect(second.rows).toEqual([{ k: 'b', v: 2 }]);
+    b.ack(second.segment);
+    expect(b.isEmpty).toBe(true);
+    expect(b.takeOldest()).toBeUndefined();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses rows past SPOOL_MAX_BYTES and returns them', () => {
+    const s = newSpool(mkdtempSync(join(tmpdir(), 'spool-')), 60);
+    const rows = Array.from({ length: 5 }, (_, i) => ({ k: `k${i}`, v: i })); // ~17 bytes a line
+    const refused = s.append(rows);
+    expect(refused.length).toBe(2);
+    expect(s.bytes).toBeLessThanOrEqual(60);
+  });
+
+  it('skips a torn last line left by a crash mid-append', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    writeFileSync(join(dir, '000000000001.ndjson'), '{"k":"a","v":1}\n{"k":"b","v');
+    const s = newSpool(dir);
+    expect(s.takeOldest()!.rows).toEqual([{ k: 'a', v: 1 }]);
+  });
+});
+
+describe('BatchWriter with a spool', () => {
+  it('spills past the memory budget to disk and writes everything once the database is back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    let up = false;
+    const written = new Map<string, number>();
+    const w = new BatchWriter<Row>({
+      name: 't',
+      maxEvents: 50,
+      maxWaitMs: 5,
+      retry: { baseMs: 1, maxMs: 10 },
+      budget: new BufferBudget(100),
+      logger,
+      metrics: createMetrics(),
+      spool: newSpool(dir),
+      write: async (rows) => {
+        if (!up) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+        for (const r of rows) written.set(r.k, r.v);
+      },
+      onBadRow: () => {},
+      onOverflow: () => expect.unreachable('nothing may be dropped'),
+    });
+    for (let i = 0; i < 1000; i++) w.add([{ k: `k${i}`, v: i }]);
+    expect(w.held).toBe(100);
+    expect(readdirSync(dir).length).toBeGreaterThan(0);
+    up = true;
+    await waitFor(() => written.size === 1000, 'all 1000 rows written', 10_000);
+    await waitFor(() => readdirSync(dir).length === 0, 'replayed segments deleted');
+  });
+
+  it('saves rows still unwritten at the drain deadline to the spool, for the next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const make = (write: (rows: Row[]) => Promise<void>) =>
+      new BatchWriter<Row>({
+        name: 't',
+        maxEvents: 10,
+        maxWaitMs: 5,
+        retry: { baseMs: 1, maxMs: 10 },
+        budget: new BufferBudget(1000),
+        logger,
+        metrics: createMetrics(),
+        spool: newSpool(dir),
+        write,
+        onBadRow: () => {},
+        onOverflow: () => expect.unreachable('nothing may be dropped'),
+        onAbandon: () => expect.unreachable('nothing may be abandoned'),
+      });
+    const down = make(async () => {
+      throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+    });
+    down.add(Array.from({ length: 25 }, (_, i) => ({ k: `k${i}`, v: i })));
+    expect(await down.drain(AbortSignal.timeout(100))).toBe(0);
+    const written: Row[] = [];
+    make(async (rows) => void written.push(...rows)); // a restart with the database back
+    await waitFor(() => written.length === 25, 'the spooled rows replayed at start-up');
+    await waitFor(() => readdirSync(dir).length === 0, 'the segment deleted');
+  });
+});
