@@ -1,26 +1,39 @@
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { Config } from './config.js';
 import { createBptfConnector } from './connectors/bptf/connector.js';
 import { mergeListingRows, type ListingRow } from './connectors/bptf/listing-row.js';
+import { createCommerceConnector } from './connectors/commerce/connector.js';
+import type { CommerceEventRow } from './connectors/commerce/parse.js';
+import { createTradePostConnector } from './connectors/tradepost/connector.js';
+import type { TradePostRow } from './connectors/tradepost/parse.js';
 import type { Connector } from './connectors/connector.js';
+import { FeedRunner } from './replicas/feed-runner.js';
+import type { ReplicaMode } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import { HttpServer } from './http/server.js';
+import { registerTradePostWebhook } from './http/tradepost-webhook.js';
 import type { IngestContext } from './ingest/ingest-context.js';
 import { makeReject, safeStringify, type Reject } from './ingest/reject.js';
 import { redactUrl, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { upsertListings } from './repositories/bptf-listings.js';
+import { writeCommerceEvents } from './repositories/commerce.js';
 import { insertRejects } from './repositories/ingest-rejects.js';
+import { insertTradePostEvents } from './repositories/tradepost-events.js';
 import { SourceStatus } from './status/source-status.js';
 import { StatusReporter } from './status/status-reporter.js';
 import { backoffDelay } from './util/backoff.js';
 import { delay } from './util/delay.js';
 import { BatchWriter } from './writer/batch-writer.js';
 import { BufferBudget } from './writer/buffer-budget.js';
+import { Spool, SpoolBudget } from './writer/spool.js';
 
 /** The whole graceful stop must fit in this (ms); writers get what is left after the sockets closed. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** How often the open spool segment is fsync'd (ms): what a hard crash can lose of the spool. */
+const SPOOL_FSYNC_INTERVAL_MS = 200;
 /** Backoff between batch write retries (ms). */
 const WRITE_RETRY = { baseMs: 100, maxMs: 5_000 } as const;
 
@@ -42,9 +55,10 @@ export interface App {
 export function createApp(config: Config, logger: Logger): App {
   const metrics = createMetrics();
   const budget = new BufferBudget(config.bufferMaxEvents);
+  const spoolBudget = new SpoolBudget(config.spoolMaxBytes);
   const statuses = new Map<string, SourceStatus>();
   const writers: Array<Pick<BatchWriter<unknown>, 'drain' | 'failing'>> = [];
-  const connectors: Connector[] = [];
+  const feeds: FeedRunner[] = [];
   let database: DatabaseHandle | undefined;
   let http: HttpServer | undefined;
   let reporter: StatusReporter | undefined;
@@ -59,10 +73,17 @@ export function createApp(config: Config, logger: Logger): App {
     return s;
   };
 
-  function writer<T>(name: string, opts: Pick<ConstructorParameters<typeof BatchWriter<T>>[0], 'collapse' | 'write' | 'onWritten' | 'onBadRow'>, source: string): BatchWriter<T> {
+  function writer<T>(name: string, opts: Pick<ConstructorParameters<typeof BatchWriter<T>>[0], 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight'>, source: string): BatchWriter<T> {
     const log = logger.child({ component: 'writer', writer: name });
     let lastOverflowLog = 0;
+    const spool =
+      config.spoolMaxBytes > 0
+        ? new Spool<T>({ dir: join(config.dataDir, 'spool', name), budget: spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log })
+        : undefined;
+    spool?.onChange(() => metrics.spoolBytes.set({ writer: name }, spool.bytes));
+    metrics.spoolBytes.set({ writer: name }, spool?.bytes ?? 0);
     const w = new BatchWriter<T>({
+      spool,
       name,
       maxEvents: config.batch.maxEvents,
       maxWaitMs: config.batch.maxWaitMs,
@@ -75,7 +96,10 @@ export function createApp(config: Config, logger: Logger): App {
         metrics.eventsDropped.inc({ source }, rows.length);
         if (Date.now() - lastOverflowLog > 10_000) {
           lastOverflowLog = Date.now();
-          log.error({ dropped: rows.length, buffer_max_events: config.bufferMaxEvents }, 'memory buffer full: events dropped');
+          log.error(
+            { dropped: rows.length, buffer_max_events: config.bufferMaxEvents, spool_max_bytes: config.spoolMaxBytes },
+            'memory buffer and spool full: events dropped',
+          );
         }
       },
       onAbandon: (rows) => {
@@ -87,15 +111,42 @@ export function createApp(config: Config, logger: Logger): App {
     return w;
   }
 
+  /**
+   * A feed runs on this replica per its mode: `all`, or `one` = only while holding its advisory lock
+   * (on a dedicated connection; the embedded database has a single process, so it always leads).
+   */
+  function addFeed(source: string, mode: ReplicaMode, create: () => Connector): void {
+    feeds.push(
+      new FeedRunner({
+        source,
+        mode,
+        lockUrl: database!.embedded ? undefined : database!.url,
+        create,
+        status: statusFor(source),
+        logger: logger.child({ source }),
+      }),
+    );
+  }
+
   async function start(): Promise<void> {
     database = await connectDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       embeddedPgPort: config.embeddedPgPort,
+      databaseTimeoutMs: config.databaseTimeoutMs,
       logger: logger.child({ component: 'database' }),
     });
     const db = database.db;
     logger.info({ database: redactUrl(database.url), embedded: database.embedded }, 'database configured');
+    // HTTP first: /healthz answers and /readyz says 503 while migrations wait for the database.
+    http = new HttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger: logger.child({ component: 'http' }),
+      metrics,
+      readiness,
+    });
+    await http.start();
     await migrateWithRetry();
 
     const rejects = writer<Reject>(
@@ -132,24 +183,74 @@ export function createApp(config: Config, logger: Logger): App {
         },
         'bptf',
       );
-      connectors.push(createBptfConnector({ url: config.bptf.url, stallMs: config.bptf.stallMs }, ctx, listings));
+      addFeed('bptf', config.bptf.replicas, () => createBptfConnector({ url: config.bptf.url, stallMs: config.bptf.stallMs }, ctx, listings));
     }
 
-    http = new HttpServer({
-      host: config.http.host,
-      port: config.http.port,
-      logger: logger.child({ component: 'http' }),
-      metrics,
-      readiness,
-    });
-    await http.start();
+    // TradePost: the socket when an API key is set; the webhook (registered on `http` below) when a secret is.
+    const tradepostCtx = config.tradepost.enabled || config.webhookSecret ? ctxFor('tradepost') : undefined;
+    if (config.tradepost.enabled && tradepostCtx) {
+      const ctx = tradepostCtx;
+      const events = writer<TradePostRow>(
+        'tradepost_events',
+        {
+          // Same key = same message: the first copy is the one stored, so keeping the older is right.
+          collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
+          write: async (rows) => {
+            await insertTradePostEvents(db, rows);
+          },
+          onWritten: (rows) => {
+            ctx.status.written(rows.length);
+            const now = Date.now();
+            for (const r of rows) {
+              if (r.sentAtMs !== null) metrics.ingestLag.observe({ source: 'tradepost' }, Math.max(0, now - r.sentAtMs) / 1000);
+            }
+          },
+          onBadRow: (row, err) =>
+            rejects.add([makeReject('tradepost', `database refused the message: ${(err as Error).message}`, safeStringify({ msg_type: row.msgType, payload: row.payload }))]),
+        },
+        'tradepost',
+      );
+      const t = config.tradepost;
+      addFeed('tradepost', t.replicas, () => createTradePostConnector({ url: t.url, apiKey: t.apiKey, rooms: t.rooms }, ctx, events));
+    }
+
+    if (config.commerce.enabled) {
+      const ctx = ctxFor('commerce');
+      const c = config.commerce;
+      const events = writer<CommerceEventRow>(
+        'commerce_events',
+        {
+          // One batch at a time: entity upserts run in rounds, and two batches interleaving rounds
+          // over the same entities could deadlock (retried, but wasted). The feed is low-volume.
+          maxInFlight: 1,
+          collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
+          write: async (rows) => {
+            await writeCommerceEvents(db, rows);
+          },
+          onWritten: (rows) => {
+            ctx.status.written(rows.length);
+            const now = Date.now();
+            for (const r of rows) metrics.ingestLag.observe({ source: 'commerce' }, Math.max(0, now - r.occurredAtMs) / 1000);
+          },
+          onBadRow: (row, err) =>
+            rejects.add([makeReject('commerce', `database refused the event: ${(err as Error).message}`, safeStringify({ event: row.event, data: row.data }))]),
+        },
+        'commerce',
+      );
+      const login =
+        c.cookie === undefined && c.loginUrl !== undefined && c.username !== undefined && c.password !== undefined
+          ? { url: c.loginUrl, username: c.username, password: c.password, fields: c.loginFields }
+          : undefined;
+      addFeed('commerce', c.replicas, () => createCommerceConnector({ wsUrl: c.wsUrl, cookie: c.cookie, login, channels: c.channels }, ctx, events));
+    }
+
+    if (config.webhookSecret && tradepostCtx) {
+      registerTradePostWebhook(http, { secret: config.webhookSecret, db, ctx: tradepostCtx });
+    }
     reporter = new StatusReporter(db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
     reporter.start();
-    for (const c of connectors) {
-      statusFor(c.source).setLeader(true);
-      c.start();
-    }
-    logger.info({ sources: connectors.map((c) => c.source), instance: config.instanceId }, 'tributary started');
+    for (const f of feeds) f.start();
+    logger.info({ sources: feeds.map((f) => f.source), instance: config.instanceId }, 'tributary started');
   }
 
   /** Migrations run before anything is read: retried while the database is unreachable, until stop. */
@@ -198,7 +299,7 @@ export function createApp(config: Config, logger: Logger): App {
   async function stop(): Promise<void> {
     const deadline = AbortSignal.timeout(SHUTDOWN_TIMEOUT_MS - 1_000);
     await starting?.catch(() => undefined);
-    await Promise.allSettled(connectors.map((c) => c.stop()));
+    await Promise.allSettled(feeds.map((f) => f.stop()));
     // Rejects last: draining the other writers can still produce rejects.
     const [rejectsWriter, ...dataWriters] = writers;
     const abandoned = (await Promise.all(dataWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);

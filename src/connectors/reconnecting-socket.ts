@@ -65,6 +65,8 @@ export interface ReconnectingSocketOptions {
   readonly closeTimeoutMs?: number;
   /** Largest frame accepted (bytes); real backpack.tf frames exceed 1 MiB. */
   readonly maxPayload?: number;
+  /** Aborting it stops the socket like stop() (close handshake, no more reconnects). */
+  readonly signal?: AbortSignal;
 }
 
 /** A connection that lasted this long (ms) resets the backoff attempt count. */
@@ -89,6 +91,7 @@ export class ReconnectingSocket {
 
   constructor(options: ReconnectingSocketOptions) {
     this.#o = options;
+    options.signal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
   start(): void {

@@ -27,6 +27,10 @@ export class FeedRunner {
     },
   ) {}
 
+  get source(): string {
+    return this.opts.source;
+  }
+
   start(): void {
     const { mode, lockUrl, source, logger, status } = this.opts;
     if (mode === 'all' || !lockUrl) {

@@ -21,9 +21,12 @@ const FORCE_EXIT_AFTER_MS = 5_000;
 
 const USAGE = `Usage: npm run simulate -- [options]
 
-Starts fake backpack.tf, TradePost and store upstreams on 127.0.0.1 and prints the .env
-lines that point tributary at them. Runs until SIGINT/SIGTERM (or --duration).
+Starts fake backpack.tf, TradePost and store upstreams (on 127.0.0.1 unless --host) and
+prints the .env lines that point tributary at them. Runs until SIGINT/SIGTERM (or --duration).
 
+Address:
+  --host <addr>                bind address of all three servers (default 127.0.0.1;
+                               0.0.0.0 in a container so other containers can connect)
 Ports (0 = ephemeral):
   --bptf-port <n>              backpack.tf events socket (default 0)
   --tradepost-port <n>         TradePost TPX socket (default 0)
@@ -45,6 +48,7 @@ Other:
 `;
 
 type Config = {
+  host: string;
   ports: { bptf: number; tradepost: number; commerce: number };
   traffic: TrafficOptions;
   rejectAuth: boolean;
@@ -75,7 +79,7 @@ function num(
 /** Parses argv into a Config; returns undefined when --help was asked. */
 function parseConfig(argv: string[]): Config | undefined {
   const stringFlags = [
-    'bptf-port', 'tradepost-port', 'commerce-port', 'bptf-rate', 'listings', 'tradepost-rate', 'commerce-rate',
+    'host', 'bptf-port', 'tradepost-port', 'commerce-port', 'bptf-rate', 'listings', 'tradepost-rate', 'commerce-rate',
     'restart-every', 'silent-after', 'malformed-rate', 'expire-session-every', 'duration',
   ] as const;
   let values: Record<string, string | boolean | undefined>;
@@ -100,7 +104,10 @@ function parseConfig(argv: string[]): Config | undefined {
     if (v === 0) throw new UsageError(`--${flag}: must be greater than 0`);
     return v;
   };
+  const host = values.host;
+  if (typeof host === 'string' && host.trim() === '') throw new UsageError('--host: must not be empty');
   return {
+    host: typeof host === 'string' ? host.trim() : '127.0.0.1',
     ports: { bptf: port('bptf-port'), tradepost: port('tradepost-port'), commerce: port('commerce-port') },
     traffic: {
       bptfRate: num(values, 'bptf-rate', { min: 0 }) ?? 50,
@@ -139,9 +146,10 @@ async function main(): Promise<void> {
     process.stderr.write(`[simulate ${new Date().toISOString()}] ${line}\n`);
   };
 
-  const bptf = new FakeBptfServer({ port: config.ports.bptf });
-  const tradepost = new FakeTradePostServer({ port: config.ports.tradepost, apiKeys: [SIM_API_KEY], rejectAuth: config.rejectAuth });
-  const commerce = new FakeCommerceServer({ port: config.ports.commerce, users: [SIM_USER] });
+  const { host } = config;
+  const bptf = new FakeBptfServer({ host, port: config.ports.bptf });
+  const tradepost = new FakeTradePostServer({ host, port: config.ports.tradepost, apiKeys: [SIM_API_KEY], rejectAuth: config.rejectAuth });
+  const commerce = new FakeCommerceServer({ host, port: config.ports.commerce, users: [SIM_USER] });
   await Promise.all([bptf.start(), tradepost.start(), commerce.start()]);
 
   process.stdout.write(

@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1
+# tributary: build with `docker build -t tributary .` or through docker-compose.yml.
+# Two stages: `build` compiles TypeScript with the dev dependencies; the final stage carries only
+# the compiled code and the production dependencies, and runs as the unprivileged `node` user.
+
+# Pin the Node major (the app needs >= 20.11, see package.json "engines"); bookworm-slim is glibc,
+# which PGlite's and pg's packages are tested on, and small.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+
+# Manifests first, so the slow `npm ci` layer is reused until the dependencies change.
+COPY package.json package-lock.json ./
+# The cache mount keeps npm's download cache between builds without putting it in a layer.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund
+
+# Only what `npm run build` (tsconfig.build.json: src + migrations) reads; .dockerignore keeps the rest out.
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY migrations ./migrations
+# Compile to dist/ (rootDir ".", so the entry is dist/src/main.js and migrations are compiled in
+# dist/migrations, imported by code), then drop the dev dependencies (typescript, vitest, tsx…).
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund
+
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+
+# production: libraries take their production paths. DATA_DIR: the embedded database (when
+# DATABASE_URL is unset) and the on-disk spool live on the /data volume. HTTP_HOST: the health
+# server must listen beyond loopback, or neither Docker's port publishing nor other containers reach it.
+ENV NODE_ENV=production \
+    DATA_DIR=/data \
+    HTTP_HOST=0.0.0.0
+
+# The writable data directory, owned by the user the daemon runs as. A named volume mounted here
+# starts as a copy of it, ownership included, so `node` can write to it.
+RUN mkdir -p /data && chown node:node /data
+
+# Copied as root-owned files: the daemon can read its code but not modify it.
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# package.json carries "type": "module": without it Node would load dist/**/*.js as CommonJS.
+COPY --from=build /app/package.json ./package.json
+
+# The official image's unprivileged user (uid 1000); nothing here needs root.
+USER node
+
+# HTTP_PORT's default: /healthz, /readyz, /metrics and POST /webhooks/tradepost.
+EXPOSE 8080
+
+# The slim image has no curl or wget, so Node itself probes /healthz (fetch is global in Node 20).
+# start-period covers opening the database and running migrations before the server listens.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+# The daemon's graceful stop (close sockets with a handshake, write every buffered event, exit 0
+# within 10 s) runs on SIGTERM; docker-compose.yml gives it 20 s before SIGKILL.
+STOPSIGNAL SIGTERM
+
+# Exec form, no npm and no shell: node is PID 1 and receives SIGTERM itself (npm/sh would not
+# forward it reliably). The app installs its own signal handlers, so PID 1's default of ignoring
+# SIGTERM does not apply; it spawns no child processes, so no init is needed to reap zombies.
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,64 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseBptfFrame } from '../../src/connectors/bptf/parse.js';
+import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
+import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+describe('a running connector under hostile frames', () => {
+  let tdb: TestDatabase;
+  let server: FakeBptfServer;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    server = new FakeBptfServer();
+    await server.start();
+    app = await startTestApp({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url });
+    await server.waitForConnections(1);
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await server?.stop();
+    await tdb?.close();
+  });
+
+  it('stores every bad frame as a reject, writes the good events around them, and stays connected', async () => {
+    const junk = fc.sample(
+      fc.oneof(
+        fc.string({ minLength: 1 }),
+        fc.uint8Array({ minLength: 1, maxLength: 500 }).map((a) => Buffer.from(a)),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        fc.constantFrom('{"truncated": [', '[' .repeat(20_000), '"\\u0000 nul"', JSON.stringify([{ id: '69346e7883418419600ebe14', event: 'listing-update', payload: { id: 'x\u0000y', details: 'nul \u0000 inside' } }])),
+        fc.nat({ max: 3 }).map((n) => JSON.stringify({ huge: 'z'.repeat(100_000 * (n + 1)) })),
+      ),
+      { numRuns: 150, seed: 7 },
+    );
+    let expectedRejects = 0;
+    const goodIds = new Set<string>();
+    for (const [i, frame] of junk.entries()) {
+      const good = makeListingUpdate(100_000 + i, { timeSec: 1_765_700_000 });
+      goodIds.add(String(good.payload.id));
+      server.sendEvents([good]);
+      server.sendFrame(frame, { binary: Buffer.isBuffer(frame) });
+      const parsed = parseBptfFrame(frame);
+      expectedRejects += parsed.rejects.length;
+      for (const l of parsed.listings) goodIds.add(l.listingId);
+    }
+    // NUL characters in a listing: Postgres jsonb refuses them (22P05); the row is isolated and becomes a reject.
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) >= goodIds.size - 1, 'the good events');
+    await waitFor(async () => (await count(tdb.db, 'ingest_rejects')) >= expectedRejects, `${expectedRejects} rejects`);
+    const stored = await tdb.db.selectFrom('bptf_listings').select('id').execute();
+    const storedIds = new Set(stored.map((r) => r.id));
+    const missing = [...goodIds].filter((id) => !storedIds.has(id));
+    // Anything not stored as a listing is in ingest_rejects (only the NUL listing may be missing).
+    expect(missing.every((id) => id.includes('\u0000'))).toBe(true);
+    const rejects = await tdb.db.selectFrom('ingest_rejects').select(['raw', 'reason']).execute();
+    expect(rejects.length).toBe(expectedRejects + missing.length);
+    for (const r of rejects) expect(r.raw.length).toBeLessThanOrEqual(64 * 1024);
+    expect(app.statuses.get('bptf')?.state).toBe('connected');
+    expect(server.totalConnections).toBe(1);
+  });
+});

@@ -1,0 +1,124 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
+import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/** Files under DATA_DIR/spool (any writer). */
+function spoolFiles(dataDir: string): string[] {
+  try {
+    return readdirSync(join(dataDir, 'spool'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ndjson'));
+  } catch {
+    return [];
+  }
+}
+
+async function readyStatus(app: TestApp): Promise<number> {
+  return (await fetch(`http://127.0.0.1:${app.httpPort}/readyz`)).status;
+}
+
+describe('database outages', () => {
+  let tdb: TestDatabase;
+  let server: FakeBptfServer;
+  let proxy: TcpProxy;
+  let app: TestApp | undefined;
+  let nextListing = 0;
+
+  /** Send `n` updates of new listings, `perFrame` per frame. */
+  const sendNew = (n: number, perFrame = 20) => {
+    const events = Array.from({ length: n }, () => makeListingUpdate(nextListing++, { timeSec: 1_765_600_000 }));
+    for (let i = 0; i < events.length; i += perFrame) server.sendEvents(events.slice(i, i + perFrame));
+  };
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    await tdb.migrate();
+    server = new FakeBptfServer();
+    await server.start();
+    proxy = TcpProxy.forUrl(tdb.url);
+    await proxy.start();
+  });
+  afterEach(async () => {
+    proxy.restore();
+    await app?.stop();
+    app = undefined;
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await proxy?.stop();
+    await tdb?.close();
+  });
+
+  const start = (env: Record<string, string> = {}) =>
+    startTestApp({ DATABASE_URL: proxy.rewrite(tdb.url), BPTF_ENABLED: 'true', BPTF_URL: server.url, DATABASE_TIMEOUT_MS: '1500', ...env });
+
+  it('a 15 s cut under a steady stream loses nothing; /readyz is 503 during it and 200 after', async () => {
+    app = await start();
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    const before = await count(tdb.db, 'bptf_listings');
+    // A steady stream of 100 events/s throughout the cut.
+    const stream = setInterval(() => sendNew(10, 10), 100);
+    try {
+      proxy.cut();
+      const cutAt = Date.now();
+      await waitFor(async () => (await readyStatus(app!)) === 503, '/readyz 503 during the outage');
+      await waitFor(() => Date.now() - cutAt >= 15_000, 'the 15 s outage', 20_000, 250);
+      proxy.restore();
+    } finally {
+      clearInterval(stream);
+    }
+    const sent = nextListing;
+    expect(sent - before).toBeGreaterThan(1000);
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === sent, `all ${sent} listings written`, 30_000);
+    await waitFor(async () => (await readyStatus(app!)) === 200, '/readyz 200 after the outage');
+    expect(app.statuses.get('bptf')?.state).toBe('connected');
+  }, 60_000);
+
+  it('a cut longer than the memory buffer spills to the disk spool and still loses nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-spill-'));
+    app = await start({ DATA_DIR: dataDir, BUFFER_MAX_EVENTS: '300', BATCH_MAX_EVENTS: '100' });
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    proxy.cut();
+    sendNew(3000);
+    await waitFor(() => spoolFiles(dataDir).length > 0, 'events spilled to the spool');
+    const metrics = await (await fetch(`http://127.0.0.1:${app.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/tributary_spool_bytes\{writer="bptf_listings"\} [1-9]/);
+    proxy.restore();
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings written`, 30_000);
+    await waitFor(() => spoolFiles(dataDir).length === 0, 'spool segments deleted once written');
+    expect(await (await fetch(`http://127.0.0.1:${app.httpPort}/metrics`)).text()).not.toMatch(/tributary_events_dropped_total\{[^}]*\} [1-9]/);
+  }, 60_000);
+
+  it('a restart during an outage saves what is buffered to the spool and replays it at start-up', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-restart-'));
+    app = await start({ DATA_DIR: dataDir });
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    proxy.cut();
+    sendNew(500);
+    await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 500, 'the 500 events received');
+    await app.stop(); // the database is still down: the drain deadline passes, rows go to the spool
+    app = undefined;
+    expect(spoolFiles(dataDir).length).toBeGreaterThan(0);
+    proxy.restore();
+    app = await start({ DATA_DIR: dataDir });
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings after the restart`, 30_000);
+    await waitFor(() => spoolFiles(dataDir).length === 0, 'spool emptied');
+  }, 60_000);
+
+  it('a write that hangs times out, is retried, and nothing is lost', async () => {
+    app = await start();
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    proxy.hang();
+    sendNew(200);
+    await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 200, 'events received while hanging');
+    // DATABASE_TIMEOUT_MS = 1500: the hung statement fails and the batch is retried.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${app!.httpPort}/metrics`).then((r) => r.text())).match(/tributary_write_failures_total\{writer="bptf_listings"\} [1-9]/), 'a timed-out write');
+    proxy.restore();
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings written`, 30_000);
+  }, 60_000);
+});
