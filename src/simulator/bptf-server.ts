@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { BptfEvent } from './bptf-events.js';
+import { Waiters } from './waiters.js';
 
 export type FakeBptfServerOptions = {
   /** TCP port; 0 (default) picks an ephemeral one, kept across restartAbruptly(). */
@@ -39,7 +40,7 @@ export class FakeBptfServer {
   private wss: WebSocketServer | undefined;
   private readonly clients = new Set<WebSocket>();
   private silent = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters('FakeBptfServer');
 
   /** Connections accepted since construction (across restarts). */
   totalConnections = 0;
@@ -89,7 +90,7 @@ export class FakeBptfServer {
 
   async stop(): Promise<void> {
     await this.shutdown();
-    this.notify();
+    this.waiters.notify();
   }
 
   /**
@@ -135,12 +136,12 @@ export class FakeBptfServer {
 
   /** Resolves once `totalConnections >= n`. */
   async waitForConnections(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
+    await this.waiters.until(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
   }
 
   /** Resolves once no client socket is open (e.g. after a client closed or was dropped). */
   async waitForNoConnections(timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.connections === 0, timeoutMs, () => `0 open connections (have ${this.connections})`);
+    await this.waiters.until(() => this.connections === 0, timeoutMs, () => `0 open connections (have ${this.connections})`);
   }
 
   private async listen(port: number): Promise<void> {
@@ -182,7 +183,7 @@ export class FakeBptfServer {
     ws.on('ping', (data: Buffer) => {
       this.pingsReceived++;
       if (!this.silent && ws.readyState === ws.OPEN) ws.pong(data);
-      this.notify();
+      this.waiters.notify();
     });
     ws.on('error', () => {
       // A client reset shows up here; the close handler below does the bookkeeping.
@@ -191,9 +192,9 @@ export class FakeBptfServer {
       this.clients.delete(ws);
       this.closeCodes.push(code);
       this.onClientClose?.(code, reason.toString());
-      this.notify();
+      this.waiters.notify();
     });
-    this.notify();
+    this.waiters.notify();
   }
 
   private async shutdown(): Promise<void> {
@@ -207,29 +208,5 @@ export class FakeBptfServer {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
-  }
-
-  private notify(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private waitUntil(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (done()) return resolve();
-      const check = (): void => {
-        if (!done()) return;
-        cleanup();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`FakeBptfServer: timed out after ${timeoutMs} ms waiting for ${what()}`));
-      }, timeoutMs);
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-    });
   }
 }

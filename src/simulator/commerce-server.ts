@@ -25,6 +25,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
+import { Waiters } from './waiters.js';
 
 export const COMMERCE_CHANNELS = [
   'order_changes',
@@ -105,7 +106,7 @@ export class FakeCommerceServer {
   /** connect.sid cookie value -> session. */
   private readonly sessions = new Map<string, Session>();
   private readonly clients = new Map<WebSocket, Set<string>>();
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters('FakeCommerceServer');
 
   /** Successful logins. */
   logins = 0;
@@ -163,7 +164,7 @@ export class FakeCommerceServer {
 
   async stop(): Promise<void> {
     await this.shutdown();
-    this.notify();
+    this.waiters.notify();
   }
 
   /** Drops every socket without a close frame and listens again on the same port; sessions survive. */
@@ -200,17 +201,17 @@ export class FakeCommerceServer {
 
   /** Resolves once `subscribeMessages >= n`. */
   async waitForSubscriptions(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.subscribeMessages >= n, timeoutMs, () => `${n} subscribe messages (have ${this.subscribeMessages})`);
+    await this.waiters.until(() => this.subscribeMessages >= n, timeoutMs, () => `${n} subscribe messages (have ${this.subscribeMessages})`);
   }
 
   /** Resolves once `totalConnections >= n`. */
   async waitForConnections(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
+    await this.waiters.until(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
   }
 
   /** Resolves once `logins >= n`. */
   async waitForLogins(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.logins >= n, timeoutMs, () => `${n} logins (have ${this.logins})`);
+    await this.waiters.until(() => this.logins >= n, timeoutMs, () => `${n} logins (have ${this.logins})`);
   }
 
   private async listen(port: number): Promise<void> {
@@ -223,7 +224,7 @@ export class FakeCommerceServer {
       const session = this.sessionFor(req.headers.cookie);
       if (!session) {
         this.unauthorizedUpgrades++;
-        this.notify();
+        this.waiters.notify();
         return rejectUpgrade(socket, '401 Unauthorized', '{"error":"Unauthorized"}');
       }
       wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, session));
@@ -276,7 +277,7 @@ export class FakeCommerceServer {
       parsed = JSON.parse(body);
     } catch {
       this.loginFailures++;
-      this.notify();
+      this.waiters.notify();
       return sendJson(res, 400, { error: 'Invalid JSON' });
     }
     const username = isRecord(parsed) ? parsed[this.loginFields.username] : undefined;
@@ -285,7 +286,7 @@ export class FakeCommerceServer {
     const user = this.users[index];
     if (!user) {
       this.loginFailures++;
-      this.notify();
+      this.waiters.notify();
       return sendJson(res, 401, { error: 'Invalid credentials' });
     }
     const id = randomBytes(24).toString('base64url');
@@ -295,7 +296,7 @@ export class FakeCommerceServer {
     const csrf = randomBytes(18).toString('hex');
     this.sessions.set(sid, { userId: index + 1, email: user.email, csrf });
     this.logins++;
-    this.notify();
+    this.waiters.notify();
     res.setHeader('Set-Cookie', [`${SESSION_COOKIE}=${sid}; Path=/; HttpOnly`, `${CSRF_COOKIE}=${csrf}; Path=/`]);
     sendJson(res, 200, {
       user: { id: index + 1, email: user.email, name: user.email.split('@')[0] ?? user.email, role: 'admin' },
@@ -310,7 +311,7 @@ export class FakeCommerceServer {
       try {
         this.onMessage(ws, channels, data);
       } finally {
-        this.notify();
+        this.waiters.notify();
       }
     });
     ws.on('error', () => {
@@ -319,10 +320,10 @@ export class FakeCommerceServer {
     ws.on('close', (code: number) => {
       this.clients.delete(ws);
       this.closeCodes.push(code);
-      this.notify();
+      this.waiters.notify();
     });
     ws.send(JSON.stringify({ type: 'connected', message: 'WebSocket connection established', userId: session.userId }));
-    this.notify();
+    this.waiters.notify();
   }
 
   private onMessage(ws: WebSocket, channels: Set<string>, data: RawData): void {
@@ -373,29 +374,6 @@ export class FakeCommerceServer {
     }
   }
 
-  private notify(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private waitUntil(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (done()) return resolve();
-      const check = (): void => {
-        if (!done()) return;
-        cleanup();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`FakeCommerceServer: timed out after ${timeoutMs} ms waiting for ${what()}`));
-      }, timeoutMs);
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-    });
-  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
+import { Waiters } from './waiters.js';
 
 /** Every room of seed 001 except ALL; these are also the 11 event message types. */
 export const TRADEPOST_EVENT_TYPES = [
@@ -119,7 +120,7 @@ export class FakeTradePostServer {
   private wss: WebSocketServer | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly clients = new Map<WebSocket, ClientState>();
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters('FakeTradePostServer');
 
   /** Reject every key with AUTH_INVALID_API_KEY (the `--reject-auth` fault). */
   rejectAuth: boolean;
@@ -183,7 +184,7 @@ export class FakeTradePostServer {
 
   async stop(): Promise<void> {
     await this.shutdown();
-    this.notify();
+    this.waiters.notify();
   }
 
   /** Drops every socket without a close frame and listens again on the same port. */
@@ -210,17 +211,17 @@ export class FakeTradePostServer {
 
   /** Resolves once `subscribedCount >= n` (subscribe requests completed, across all connections). */
   async waitForSubscribed(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.subscribedCount >= n, timeoutMs, () => `${n} subscriptions (have ${this.subscribedCount})`);
+    await this.waiters.until(() => this.subscribedCount >= n, timeoutMs, () => `${n} subscriptions (have ${this.subscribedCount})`);
   }
 
   /** Resolves once `totalConnections >= n`. */
   async waitForConnections(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
+    await this.waiters.until(() => this.totalConnections >= n, timeoutMs, () => `${n} connections (have ${this.totalConnections})`);
   }
 
   /** Resolves once `authAttempts >= n`. */
   async waitForAuthAttempts(n: number, timeoutMs = 10_000): Promise<void> {
-    await this.waitUntil(() => this.authAttempts >= n, timeoutMs, () => `${n} auth attempts (have ${this.authAttempts})`);
+    await this.waiters.until(() => this.authAttempts >= n, timeoutMs, () => `${n} auth attempts (have ${this.authAttempts})`);
   }
 
   private async listen(port: number): Promise<void> {
@@ -263,9 +264,9 @@ export class FakeTradePostServer {
       if (state.pongTimer) clearTimeout(state.pongTimer);
       this.clients.delete(ws);
       this.closeCodes.push(code);
-      this.notify();
+      this.waiters.notify();
     });
-    this.notify();
+    this.waiters.notify();
   }
 
   private onMessage(ws: WebSocket, state: ClientState, data: RawData): void {
@@ -281,7 +282,7 @@ export class FakeTradePostServer {
     try {
       this.dispatch(ws, state, msg);
     } finally {
-      this.notify();
+      this.waiters.notify();
     }
   }
 
@@ -404,29 +405,6 @@ export class FakeTradePostServer {
     }
   }
 
-  private notify(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private waitUntil(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (done()) return resolve();
-      const check = (): void => {
-        if (!done()) return;
-        cleanup();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`FakeTradePostServer: timed out after ${timeoutMs} ms waiting for ${what()}`));
-      }, timeoutMs);
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-    });
-  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -206,7 +206,8 @@ describe('backpack.tf feed end to end', () => {
       expect(metrics).toContain(name);
     }
     const status = await waitFor(
-      () => tdb.db.selectFrom('ingest_status').selectAll().where('source', '=', 'bptf').where('events_written', '>', '0').executeTakeFirst(),
+      // Refreshed every 5 s: wait for a snapshot taken after the reconnects of the tests above.
+      () => tdb.db.selectFrom('ingest_status').selectAll().where('source', '=', 'bptf').where('events_written', '>', '0').where('state', '=', 'connected').executeTakeFirst(),
       'the ingest_status row',
     );
     expect(status).toMatchObject({ instance: 'test', state: 'connected', is_leader: true });

@@ -1,4 +1,5 @@
 import type { ListingEvent } from './parse.js';
+import { asObject, finite } from '../../util/json-guards.js';
 
 /**
  * One listing's pending change: the newest event seen (which decides event_id, event_time and
@@ -75,14 +76,6 @@ export function extractListingColumns(p: Record<string, unknown>): ListingColumn
     listedAt: unixSeconds(p.listedAt ?? p.timestamp),
     bumpedAt: unixSeconds(p.bumpedAt ?? p.bump),
   };
-}
-
-function asObject(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-function finite(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 /** Seconds within Postgres' timestamptz range; anything else is not a time. */

@@ -1,5 +1,6 @@
 import { makeReject, type Reject } from '../../ingest/reject.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
+import { asObject, asText } from '../../util/json-guards.js';
 
 /**
  * Pure parser for the store backend's `/ws` frames (seed 002). Never throws.
@@ -115,13 +116,3 @@ function reject(reason: string, raw: string, receivedAt: number): { kind: 'rejec
   return { kind: 'reject', reject: makeReject(SOURCE, reason, raw, receivedAt) };
 }
 
-function asObject(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-/** A non-empty string, or a finite number written as text (ids are numbers in seed 002). */
-function asText(v: unknown): string | null {
-  if (typeof v === 'string') return v.length > 0 && v.length <= 1000 ? v : null;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return null;
-}

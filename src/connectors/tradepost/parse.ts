@@ -1,5 +1,6 @@
 import { makeReject, type Reject } from '../../ingest/reject.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
+import { asObject, asText } from '../../util/json-guards.js';
 
 /**
  * Pure parser for TradePost TPX messages: the socket's frames and the webhook's bodies. Never throws.
@@ -153,13 +154,3 @@ export function epochMs(value: unknown): number | null {
   return ms < 253_402_300_800_000 ? Math.round(ms) : null;
 }
 
-function asObject(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-/** A string (or a number, written as text) short enough for an identifier column. */
-function asText(v: unknown): string | null {
-  if (typeof v === 'string') return v.length > 0 && v.length <= 1000 ? v : null;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return null;
-}
