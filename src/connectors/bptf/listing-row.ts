@@ -1,4 +1,4 @@
-import type { ListingEvent } from './parse.js';
+import type { ListingEvent, RawPayload } from './parse.js';
 import { asObject, finite } from '../../util/json-guards.js';
 
 /**
@@ -15,15 +15,46 @@ export interface ListingRow {
   /** Id of the event whose payload this is; null when only id-only deletes were seen. */
   readonly payloadEventId: string | null;
   readonly payload: Record<string, unknown>;
+  /**
+   * The payload as received and its extracted columns, when the parser kept them (its fast path).
+   * Writers use these instead of `payload`, which is then parsed only if something reads it.
+   */
+  readonly raw?: RawPayload;
+}
+
+/** A row whose payload stays as received bytes until something reads `payload`. */
+class RawListingRow implements ListingRow {
+  #payload: Record<string, unknown> | undefined;
+  constructor(
+    readonly id: string,
+    readonly eventId: string,
+    readonly eventTimeMs: number,
+    readonly deleted: boolean,
+    readonly payloadEventId: string | null,
+    readonly raw: RawPayload,
+  ) {}
+
+  get payload(): Record<string, unknown> {
+    const { frame, start, end } = this.raw;
+    return (this.#payload ??= JSON.parse(frame.toString('utf8', start, end)) as Record<string, unknown>);
+  }
+
+  /** Serialized (e.g. to the disk spool) as the plain row: payload included, the frame not. */
+  toJSON(): Omit<ListingRow, 'raw'> {
+    const { id, eventId, eventTimeMs, deleted, payloadEventId, payload } = this;
+    return { id, eventId, eventTimeMs, deleted, payloadEventId, payload };
+  }
 }
 
 export function toListingRow(e: ListingEvent): ListingRow {
+  const payloadEventId = e.partial ? null : e.eventId;
+  if (e.raw) return new RawListingRow(e.listingId, e.eventId, e.eventTimeMs, e.kind === 'delete', payloadEventId, e.raw);
   return {
     id: e.listingId,
     eventId: e.eventId,
     eventTimeMs: e.eventTimeMs,
     deleted: e.kind === 'delete',
-    payloadEventId: e.partial ? null : e.eventId,
+    payloadEventId,
     payload: e.payload,
   };
 }
@@ -37,6 +68,7 @@ export function mergeListingRows(a: ListingRow, b: ListingRow): ListingRow {
   const event = isNewerEvent(b, a) ? b : a;
   const payloadFrom = b.payloadEventId !== null && (a.payloadEventId === null || b.payloadEventId > a.payloadEventId) ? b : a;
   if (event === payloadFrom) return event;
+  if (payloadFrom.raw) return new RawListingRow(a.id, event.eventId, event.eventTimeMs, event.deleted, payloadFrom.payloadEventId, payloadFrom.raw);
   return {
     id: a.id,
     eventId: event.eventId,
