@@ -168,6 +168,8 @@ export function createApp(config: Config, logger: Logger): App {
 
     if (config.bptf.enabled) {
       const ctx = ctxFor('bptf');
+      // Bound once: looking the label up again for each of thousands of rows per batch shows in a profile.
+      const lag = metrics.ingestLag.labels({ source: 'bptf' });
       const listings = writer<ListingRow>(
         'bptf_listings',
         {
@@ -176,7 +178,7 @@ export function createApp(config: Config, logger: Logger): App {
           onWritten: (rows) => {
             ctx.status.written(rows.length);
             const now = Date.now();
-            for (const r of rows) metrics.ingestLag.observe({ source: 'bptf' }, Math.max(0, now - r.eventTimeMs) / 1000);
+            for (const r of rows) lag.observe(Math.max(0, now - r.eventTimeMs) / 1000);
           },
           onBadRow: (row, err) =>
             rejects.add([makeReject('bptf', `database refused the listing: ${(err as Error).message}`, safeStringify(row.payload))]),
@@ -190,6 +192,7 @@ export function createApp(config: Config, logger: Logger): App {
     const tradepostCtx = config.tradepost.enabled || config.webhookSecret ? ctxFor('tradepost') : undefined;
     if (config.tradepost.enabled && tradepostCtx) {
       const ctx = tradepostCtx;
+      const lag = metrics.ingestLag.labels({ source: 'tradepost' });
       const events = writer<TradePostRow>(
         'tradepost_events',
         {
@@ -202,7 +205,7 @@ export function createApp(config: Config, logger: Logger): App {
             ctx.status.written(rows.length);
             const now = Date.now();
             for (const r of rows) {
-              if (r.sentAtMs !== null) metrics.ingestLag.observe({ source: 'tradepost' }, Math.max(0, now - r.sentAtMs) / 1000);
+              if (r.sentAtMs !== null) lag.observe(Math.max(0, now - r.sentAtMs) / 1000);
             }
           },
           onBadRow: (row, err) =>
@@ -216,6 +219,7 @@ export function createApp(config: Config, logger: Logger): App {
 
     if (config.commerce.enabled) {
       const ctx = ctxFor('commerce');
+      const lag = metrics.ingestLag.labels({ source: 'commerce' });
       const c = config.commerce;
       const events = writer<CommerceEventRow>(
         'commerce_events',
@@ -230,7 +234,7 @@ export function createApp(config: Config, logger: Logger): App {
           onWritten: (rows) => {
             ctx.status.written(rows.length);
             const now = Date.now();
-            for (const r of rows) metrics.ingestLag.observe({ source: 'commerce' }, Math.max(0, now - r.occurredAtMs) / 1000);
+            for (const r of rows) lag.observe(Math.max(0, now - r.occurredAtMs) / 1000);
           },
           onBadRow: (row, err) =>
             rejects.add([makeReject('commerce', `database refused the event: ${(err as Error).message}`, safeStringify({ event: row.event, data: row.data }))]),

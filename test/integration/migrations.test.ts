@@ -1,0 +1,55 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Migrator, NO_MIGRATIONS, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../../migrations/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+describe('migrations', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('lists every file of migrations/ in index.ts, in file-name order', () => {
+    const files = readdirSync(MIGRATIONS_DIR)
+      .filter((f) => f.endsWith('.ts') && f !== 'index.ts')
+      .map((f) => f.replace(/\.ts$/, ''))
+      .sort();
+    expect(Object.keys(migrations)).toEqual(files);
+  });
+
+  it('applies when several processes start at once, and each migration is recorded once', async () => {
+    await Promise.all([t.migrate(), t.migrate(), t.migrate()]);
+    const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(t.db);
+    expect(rows.map((r) => r.name)).toEqual(Object.keys(migrations));
+  });
+
+  it('stores payloads with lz4 where the server has it, and keeps the default where it does not', async () => {
+    const { rows: setting } = await sql<{ enumvals: string[] | string }>`
+      SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'`.execute(t.db);
+    const enumvals = setting[0]?.enumvals ?? [];
+    const hasLz4 = (Array.isArray(enumvals) ? enumvals : String(enumvals).replace(/[{}]/g, '').split(',')).includes('lz4');
+    const { rows } = await sql<{ compression: string }>`
+      SELECT attcompression::text AS compression FROM pg_attribute
+      WHERE attrelid = 'bptf_listings'::regclass AND attname = 'payload'`.execute(t.db);
+    expect(rows[0]?.compression ?? '').toBe(hasLz4 ? 'l' : '');
+  });
+
+  it('rolls every migration back and applies them again', async () => {
+    const migrator = new Migrator({ db: t.db, provider: { getMigrations: async () => migrations } });
+    const down = await migrator.migrateTo(NO_MIGRATIONS);
+    expect(down.error).toBeUndefined();
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'kysely_%'`.execute(t.db);
+    expect(rows[0]?.n).toBe(0);
+    const up = await migrator.migrateToLatest();
+    expect(up.error).toBeUndefined();
+    expect(up.results?.map((r) => r.status)).toEqual(Object.keys(migrations).map(() => 'Success'));
+  });
+});
