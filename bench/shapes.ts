@@ -20,7 +20,7 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { extractListingColumns, type ListingRow } from '../src/connectors/bptf/listing-row.js';
 import type { Database } from '../src/db/schema.js';
-import { upsertListings } from '../src/repositories/bptf-listings.js';
+import { LISTING_CONFLICT_RULE, upsertListings } from '../src/repositories/bptf-listings.js';
 
 export interface ShapeContext {
   readonly db: Kysely<Database>;
@@ -34,30 +34,12 @@ export interface Shape {
   write(ctx: ShapeContext, rows: readonly ListingRow[]): Promise<void>;
 }
 
-const NEWER_EVENT = `(excluded.event_time, excluded.event_id COLLATE "C") > (t.event_time, t.event_id COLLATE "C")`;
-const NEWER_PAYLOAD = `(excluded.payload_event_id IS NOT NULL AND (t.payload_event_id IS NULL OR excluded.payload_event_id COLLATE "C" > t.payload_event_id COLLATE "C"))`;
-
 export const TARGET = `INSERT INTO bptf_listings AS t
   (id, event_id, event_time, deleted_at, payload_event_id, steamid, appid, intent, item_name,
    currencies, value_raw, listed_at, bumped_at, payload)`;
 
-/** The repository's conflict rule, verbatim. */
-export const ON_CONFLICT = `ON CONFLICT (id) DO UPDATE SET
-  event_id         = CASE WHEN ${NEWER_EVENT} THEN excluded.event_id ELSE t.event_id END,
-  event_time       = CASE WHEN ${NEWER_EVENT} THEN excluded.event_time ELSE t.event_time END,
-  deleted_at       = CASE WHEN ${NEWER_EVENT} THEN excluded.deleted_at ELSE t.deleted_at END,
-  payload_event_id = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload_event_id ELSE t.payload_event_id END,
-  steamid          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.steamid ELSE t.steamid END,
-  appid            = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.appid ELSE t.appid END,
-  intent           = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.intent ELSE t.intent END,
-  item_name        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.item_name ELSE t.item_name END,
-  currencies       = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.currencies ELSE t.currencies END,
-  value_raw        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.value_raw ELSE t.value_raw END,
-  listed_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.listed_at ELSE t.listed_at END,
-  bumped_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.bumped_at ELSE t.bumped_at END,
-  payload          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload ELSE t.payload END,
-  updated_at       = now()
-WHERE ${NEWER_EVENT} OR ${NEWER_PAYLOAD}`;
+/** The repository's conflict rule, the same text. */
+export const ON_CONFLICT = LISTING_CONFLICT_RULE;
 
 /** Source columns in the order every shape's SELECT list uses. */
 export const SELECT_FROM_U = `SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,

@@ -10,7 +10,7 @@
  *   event, so a later event of a listing is always newer under the contract's order and is applied.
  *   That is what lets the bench tell from a row's `event_id` which events are committed.
  */
-import { makeListingDelete, makeListingUpdate, type BptfEvent } from '../src/simulator/bptf-events.js';
+import { makeListingDelete, makeListingUpdate, mulberry32, type BptfEvent } from '../src/simulator/bptf-events.js';
 
 export interface WorkloadOptions {
   readonly events: number;
@@ -51,17 +51,6 @@ const PROCESS_PART = 'be0c4b7e11';
 export function eventId(timeSec: number, counter: number): string {
   if (counter > 0xffffff) throw new RangeError('bench: more than 16 777 215 events in one workload');
   return timeSec.toString(16).padStart(8, '0') + PROCESS_PART + counter.toString(16).padStart(6, '0');
-}
-
-export function mulberry32(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function buildWorkload(opts: WorkloadOptions): Workload {

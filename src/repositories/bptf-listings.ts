@@ -16,10 +16,29 @@ import { extractListingColumns, type ListingRow } from '../connectors/bptf/listi
  * once (not an array literal and then jsonb), rows have no keys to sort and look up, the client does
  * no per-element escaping, and payload bytes the parser kept as received go through untouched.
  */
-const NEWER_EVENT = sql.raw(`(excluded.event_time, excluded.event_id COLLATE "C") > (t.event_time, t.event_id COLLATE "C")`);
-const NEWER_PAYLOAD = sql.raw(
-  `(excluded.payload_event_id IS NOT NULL AND (t.payload_event_id IS NULL OR excluded.payload_event_id COLLATE "C" > t.payload_event_id COLLATE "C"))`,
-);
+const NEWER_EVENT = `(excluded.event_time, excluded.event_id COLLATE "C") > (t.event_time, t.event_id COLLATE "C")`;
+const NEWER_PAYLOAD = `(excluded.payload_event_id IS NOT NULL AND (t.payload_event_id IS NULL OR excluded.payload_event_id COLLATE "C" > t.payload_event_id COLLATE "C"))`;
+
+/**
+ * The conflict clause of the ordering rule, for an insert into `bptf_listings AS t`. Exported so that the
+ * benchmark's statement shapes apply exactly the rule the daemon does.
+ */
+export const LISTING_CONFLICT_RULE = `ON CONFLICT (id) DO UPDATE SET
+  event_id         = CASE WHEN ${NEWER_EVENT} THEN excluded.event_id ELSE t.event_id END,
+  event_time       = CASE WHEN ${NEWER_EVENT} THEN excluded.event_time ELSE t.event_time END,
+  deleted_at       = CASE WHEN ${NEWER_EVENT} THEN excluded.deleted_at ELSE t.deleted_at END,
+  payload_event_id = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload_event_id ELSE t.payload_event_id END,
+  steamid          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.steamid ELSE t.steamid END,
+  appid            = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.appid ELSE t.appid END,
+  intent           = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.intent ELSE t.intent END,
+  item_name        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.item_name ELSE t.item_name END,
+  currencies       = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.currencies ELSE t.currencies END,
+  value_raw        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.value_raw ELSE t.value_raw END,
+  listed_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.listed_at ELSE t.listed_at END,
+  bumped_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.bumped_at ELSE t.bumped_at END,
+  payload          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload ELSE t.payload END,
+  updated_at       = now()
+WHERE ${NEWER_EVENT} OR ${NEWER_PAYLOAD}`;
 
 /** Binary-format jsonb parameter: version byte 1, then the JSON text. */
 const JSONB_VERSION = 1;
@@ -127,21 +146,6 @@ async function upsertDocument(db: Kysely<Database>, doc: Buffer): Promise<void> 
              (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload
       FROM jsonb_array_elements(${doc}::jsonb) AS r
     ) AS u
-    ON CONFLICT (id) DO UPDATE SET
-      event_id         = CASE WHEN ${NEWER_EVENT} THEN excluded.event_id ELSE t.event_id END,
-      event_time       = CASE WHEN ${NEWER_EVENT} THEN excluded.event_time ELSE t.event_time END,
-      deleted_at       = CASE WHEN ${NEWER_EVENT} THEN excluded.deleted_at ELSE t.deleted_at END,
-      payload_event_id = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload_event_id ELSE t.payload_event_id END,
-      steamid          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.steamid ELSE t.steamid END,
-      appid            = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.appid ELSE t.appid END,
-      intent           = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.intent ELSE t.intent END,
-      item_name        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.item_name ELSE t.item_name END,
-      currencies       = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.currencies ELSE t.currencies END,
-      value_raw        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.value_raw ELSE t.value_raw END,
-      listed_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.listed_at ELSE t.listed_at END,
-      bumped_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.bumped_at ELSE t.bumped_at END,
-      payload          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload ELSE t.payload END,
-      updated_at       = now()
-    WHERE ${NEWER_EVENT} OR ${NEWER_PAYLOAD}
+    ${sql.raw(LISTING_CONFLICT_RULE)}
   `.execute(db);
 }

@@ -152,9 +152,14 @@ function fnv1a(text: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: tiny deterministic PRNG in [0, 1); quality is ample for fake data. */
+/** A deterministic generator seeded by its parts (hashed), so each use of randomness is independent. */
 function prng(...parts: (string | number)[]): () => number {
-  let state = fnv1a(parts.join(':'));
+  return mulberry32(fnv1a(parts.join(':')));
+}
+
+/** mulberry32: tiny deterministic PRNG in [0, 1); quality is ample for fake data. */
+export function mulberry32(seed: number): () => number {
+  let state = seed | 0;
   return () => {
     state = (state + 0x6d2b79f5) | 0;
     let t = state;

@@ -1,23 +1,13 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
-import { makeListingDelete, makeListingUpdate, type BptfEvent } from '../../src/simulator/bptf-events.js';
+import { makeListingDelete, makeListingUpdate, mulberry32, type BptfEvent } from '../../src/simulator/bptf-events.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** An ObjectId with a chosen time (s) and a chosen tail, so tests control same-second order. */
 const oid = (timeSec: number, tail: number) => timeSec.toString(16).padStart(8, '0') + tail.toString(16).padStart(16, '0');
-
-/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Expected {
   eventId: string;
@@ -75,7 +65,8 @@ describe('backpack.tf feed end to end', () => {
   });
 
   it('ends in exactly the state the ordering rule gives, whatever the delivery order', async () => {
-    const rand = prng(42);
+    // Deterministic, so a failure can be replayed.
+    const rand = mulberry32(42);
     const base = 1_765_000_000;
     const events: BptfEvent[] = [];
     const listings = 300;
