@@ -3,17 +3,31 @@ import { defineConfig } from 'vitest/config';
 /**
  * Test database: TEST_DATABASE_URL when set (CI), else a Testcontainers Postgres when Docker answers,
  * else the embedded database (PGlite). PGlite holds one database, so test files then run one at a time.
+ * The Docker probe happens here, once (about half a second when no engine answers); its answer is
+ * handed to test/global-setup.ts as TEST_DOCKER=1 or 0, which that file obeys.
  */
-const sharedEmbedded = !process.env.TEST_DATABASE_URL && process.env.TEST_DOCKER !== '1';
-
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-    fileParallelism: !sharedEmbedded,
-    maxWorkers: 2,
-    reporters: ['default'],
-  },
+export default defineConfig(async () => {
+  if (!process.env.TEST_DATABASE_URL && process.env.TEST_DOCKER !== '0' && process.env.TEST_DOCKER !== '1') {
+    process.env.TEST_DOCKER = (await dockerAnswers()) ? '1' : '0';
+  }
+  const sharedEmbedded = !process.env.TEST_DATABASE_URL && process.env.TEST_DOCKER !== '1';
+  return {
+    test: {
+      include: ['test/**/*.test.ts'],
+      globalSetup: ['test/global-setup.ts'],
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      fileParallelism: !sharedEmbedded,
+      maxWorkers: 2,
+      reporters: ['default'],
+    },
+  };
 });
+
+async function dockerAnswers(): Promise<boolean> {
+  const { getContainerRuntimeClient } = await import('testcontainers');
+  return getContainerRuntimeClient().then(
+    () => true,
+    () => false,
+  );
+}

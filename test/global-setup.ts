@@ -9,8 +9,8 @@ declare module 'vitest' {
 }
 
 /**
- * Chooses the Postgres the whole suite uses. Order: TEST_DATABASE_URL; Testcontainers when a Docker
- * engine answers (TEST_DOCKER=1 opts in, since probing a missing engine is slow); the embedded PGlite.
+ * Chooses the Postgres the whole suite uses. Order: TEST_DATABASE_URL; Testcontainers when TEST_DOCKER=1
+ * (vitest.config.ts sets it after probing for a Docker engine, unless the user set it); the embedded PGlite.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const url = process.env.TEST_DATABASE_URL;
@@ -45,3 +45,4 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await rm(dir, { recursive: true, force: true });
   };
 }
+
