@@ -7,13 +7,10 @@
  * without a close handshake), a stall (socket open, nothing sent, pings unanswered), and
  * malformed frames via `sendFrame`.
  */
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { BptfEvent } from './bptf-events.js';
+import { RestartableServer, refuseUpgrade } from './restartable-server.js';
 import { Waiters } from './waiters.js';
 
 export type FakeBptfServerOptions = {
@@ -32,12 +29,8 @@ export type FakeBptfServerOptions = {
 const EVENTS_PATH = '/events';
 
 export class FakeBptfServer {
-  private readonly host: string;
-  private readonly requestedPort: number;
   private readonly maxBufferedBytes: number;
-  private boundPort = 0;
-  private http: Server | undefined;
-  private wss: WebSocketServer | undefined;
+  private readonly server: RestartableServer;
   private readonly clients = new Set<WebSocket>();
   private silent = false;
   private readonly waiters = new Waiters('FakeBptfServer');
@@ -58,18 +51,34 @@ export class FakeBptfServer {
   onClientClose: ((code: number, reason: string) => void) | undefined;
 
   constructor(opts: FakeBptfServerOptions = {}) {
-    this.host = opts.host ?? '127.0.0.1';
-    this.requestedPort = opts.port ?? 0;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.server = new RestartableServer(opts.host ?? '127.0.0.1', opts.port ?? 0, {
+      wsOptions: {
+        // Real frames exceed 1 MiB; compression is off as on the clients that hit zlib memory growth.
+        perMessageDeflate: false,
+        maxPayload: 256 * 1024 * 1024,
+        // Pongs are sent by hand so silence() can withhold them from already-open sockets too.
+        autoPong: false,
+      },
+      onUpgrade: (req, socket, accept) => {
+        const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+        if (path !== EVENTS_PATH) return refuseUpgrade(socket, '404 Not Found');
+        accept((ws) => this.attach(ws, req));
+      },
+      // terminate(): destroy the TCP socket, no close frame, as a crashing server would.
+      onShutdown: () => {
+        for (const ws of this.clients) ws.terminate();
+      },
+    });
   }
 
   /** Bound port (0 before start). */
   get port(): number {
-    return this.boundPort;
+    return this.server.port;
   }
 
   get url(): string {
-    return `ws://${this.host}:${this.boundPort}${EVENTS_PATH}`;
+    return `ws://${this.server.host}:${this.server.port}${EVENTS_PATH}`;
   }
 
   /** Currently open client sockets. */
@@ -84,12 +93,11 @@ export class FakeBptfServer {
   }
 
   async start(): Promise<void> {
-    if (this.http) return;
-    await this.listen(this.boundPort || this.requestedPort);
+    await this.server.start();
   }
 
   async stop(): Promise<void> {
-    await this.shutdown();
+    await this.server.stop();
     this.waiters.notify();
   }
 
@@ -98,8 +106,7 @@ export class FakeBptfServer {
    * (clients see 1006), then the server listens again on the same port.
    */
   async restartAbruptly(): Promise<void> {
-    await this.shutdown();
-    await this.listen(this.boundPort || this.requestedPort);
+    await this.server.restartAbruptly();
   }
 
   /**
@@ -144,38 +151,6 @@ export class FakeBptfServer {
     await this.waiters.until(() => this.connections === 0, timeoutMs, () => `0 open connections (have ${this.connections})`);
   }
 
-  private async listen(port: number): Promise<void> {
-    const wss = new WebSocketServer({
-      noServer: true,
-      // Real frames exceed 1 MiB; compression is off as on the clients that hit zlib memory growth.
-      perMessageDeflate: false,
-      maxPayload: 256 * 1024 * 1024,
-      // Pongs are sent by hand so silence() can withhold them from already-open sockets too.
-      autoPong: false,
-    });
-    const http = createServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('Upgrade Required');
-    });
-    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (path !== EVENTS_PATH) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req));
-    });
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(port, this.host, () => {
-        http.off('error', reject);
-        resolve();
-      });
-    });
-    this.http = http;
-    this.wss = wss;
-    this.boundPort = (http.address() as AddressInfo).port;
-  }
-
   private attach(ws: WebSocket, req: IncomingMessage): void {
     this.clients.add(ws);
     this.totalConnections++;
@@ -195,18 +170,5 @@ export class FakeBptfServer {
       this.waiters.notify();
     });
     this.waiters.notify();
-  }
-
-  private async shutdown(): Promise<void> {
-    const { http, wss } = this;
-    this.http = undefined;
-    this.wss = undefined;
-    // terminate(): destroy the TCP socket, no close frame, as a crashing server would.
-    for (const ws of this.clients) ws.terminate();
-    wss?.close();
-    if (http) {
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    }
   }
 }

@@ -19,12 +19,9 @@
  *   `expireSessions()` invalidates them.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
+import { RestartableServer, refuseUpgrade } from './restartable-server.js';
 import { Waiters } from './waiters.js';
 
 export const COMMERCE_CHANNELS = [
@@ -84,25 +81,13 @@ function parseCookies(header: string | undefined): Map<string, string> {
   return cookies;
 }
 
-function rejectUpgrade(socket: Duplex, status: string, body: string): void {
-  socket.end(
-    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  socket.destroy();
-}
-
 export class FakeCommerceServer {
-  private readonly host: string;
-  private readonly requestedPort: number;
+  private readonly server: RestartableServer;
   private readonly users: { email: string; password: string }[];
   private readonly loginFields: { username: string; password: string };
   private readonly requireAllCookies: boolean;
   /** Signs session ids like express-session does; random per server, so cookies are unforgeable. */
   private readonly secret = randomBytes(16);
-  private boundPort = 0;
-  private http: Server | undefined;
-  private wss: WebSocketServer | undefined;
   /** connect.sid cookie value -> session. */
   private readonly sessions = new Map<string, Session>();
   private readonly clients = new Map<WebSocket, Set<string>>();
@@ -126,23 +111,41 @@ export class FakeCommerceServer {
   readonly closeCodes: number[] = [];
 
   constructor(opts: FakeCommerceServerOptions = {}) {
-    this.host = opts.host ?? '127.0.0.1';
-    this.requestedPort = opts.port ?? 0;
+    this.server = new RestartableServer(opts.host ?? '127.0.0.1', opts.port ?? 0, {
+      wsOptions: { perMessageDeflate: false },
+      onRequest: (req, res) => this.onRequest(req, res),
+      onUpgrade: (req, socket, accept) => {
+        this.lastUpgradeHeaders = req.headers;
+        const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+        if (path !== WS_PATH) return refuseUpgrade(socket, '404 Not Found', '{"error":"Not found"}');
+        const session = this.sessionFor(req.headers.cookie);
+        if (!session) {
+          this.unauthorizedUpgrades++;
+          this.waiters.notify();
+          return refuseUpgrade(socket, '401 Unauthorized', '{"error":"Unauthorized"}');
+        }
+        accept((ws) => this.attach(ws, session));
+      },
+      // terminate(): no close frame, as a crashing server would. Sessions survive.
+      onShutdown: () => {
+        for (const ws of this.clients.keys()) ws.terminate();
+      },
+    });
     this.users = opts.users ?? [];
     this.loginFields = opts.loginFields ?? { username: 'email', password: 'password' };
     this.requireAllCookies = opts.requireAllCookies ?? true;
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.server.port;
   }
 
   get wsUrl(): string {
-    return `ws://${this.host}:${this.boundPort}${WS_PATH}`;
+    return `ws://${this.server.host}:${this.server.port}${WS_PATH}`;
   }
 
   get loginUrl(): string {
-    return `http://${this.host}:${this.boundPort}${LOGIN_PATH}`;
+    return `http://${this.server.host}:${this.server.port}${LOGIN_PATH}`;
   }
 
   /** Currently open client sockets. */
@@ -158,19 +161,17 @@ export class FakeCommerceServer {
   }
 
   async start(): Promise<void> {
-    if (this.http) return;
-    await this.listen(this.boundPort || this.requestedPort);
+    await this.server.start();
   }
 
   async stop(): Promise<void> {
-    await this.shutdown();
+    await this.server.stop();
     this.waiters.notify();
   }
 
   /** Drops every socket without a close frame and listens again on the same port; sessions survive. */
   async restartAbruptly(): Promise<void> {
-    await this.shutdown();
-    await this.listen(this.boundPort || this.requestedPort);
+    await this.server.restartAbruptly();
   }
 
   /** Invalidates every session and closes every socket with 1008 "Session expired". */
@@ -212,33 +213,6 @@ export class FakeCommerceServer {
   /** Resolves once `logins >= n`. */
   async waitForLogins(n: number, timeoutMs = 10_000): Promise<void> {
     await this.waiters.until(() => this.logins >= n, timeoutMs, () => `${n} logins (have ${this.logins})`);
-  }
-
-  private async listen(port: number): Promise<void> {
-    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-    const http = createServer((req, res) => this.onRequest(req, res));
-    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.lastUpgradeHeaders = req.headers;
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (path !== WS_PATH) return rejectUpgrade(socket, '404 Not Found', '{"error":"Not found"}');
-      const session = this.sessionFor(req.headers.cookie);
-      if (!session) {
-        this.unauthorizedUpgrades++;
-        this.waiters.notify();
-        return rejectUpgrade(socket, '401 Unauthorized', '{"error":"Unauthorized"}');
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, session));
-    });
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(port, this.host, () => {
-        http.off('error', reject);
-        resolve();
-      });
-    });
-    this.http = http;
-    this.wss = wss;
-    this.boundPort = (http.address() as AddressInfo).port;
   }
 
   private sessionFor(cookieHeader: string | undefined): Session | undefined {
@@ -361,19 +335,6 @@ export class FakeCommerceServer {
   private send(ws: WebSocket, msg: Record<string, unknown>): void {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   }
-
-  private async shutdown(): Promise<void> {
-    const { http, wss } = this;
-    this.http = undefined;
-    this.wss = undefined;
-    for (const ws of this.clients.keys()) ws.terminate();
-    wss?.close();
-    if (http) {
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    }
-  }
-
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

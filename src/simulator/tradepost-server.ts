@@ -16,12 +16,9 @@
  *   `{"msg_type":"pong"}` within `pongTimeoutMs` of a ping is terminated (no close frame).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
+import { RestartableServer, refuseUpgrade } from './restartable-server.js';
 import { Waiters } from './waiters.js';
 
 /** Every room of seed 001 except ALL; these are also the 11 event message types. */
@@ -108,16 +105,12 @@ function accountIdFor(key: string): string {
 }
 
 export class FakeTradePostServer {
-  private readonly host: string;
-  private readonly requestedPort: number;
+  private readonly server: RestartableServer;
   private readonly apiKeys: Set<string>;
   private readonly inactiveKeys: Set<string>;
   private readonly expiredKeys: Set<string>;
   private readonly pingIntervalMs: number;
   private readonly pongTimeoutMs: number;
-  private boundPort = 0;
-  private http: Server | undefined;
-  private wss: WebSocketServer | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly clients = new Map<WebSocket, ClientState>();
   private readonly waiters = new Waiters('FakeTradePostServer');
@@ -145,8 +138,28 @@ export class FakeTradePostServer {
   lastRequestHeaders: IncomingHttpHeaders | undefined;
 
   constructor(opts: FakeTradePostServerOptions = {}) {
-    this.host = opts.host ?? '127.0.0.1';
-    this.requestedPort = opts.port ?? 0;
+    this.server = new RestartableServer(opts.host ?? '127.0.0.1', opts.port ?? 0, {
+      wsOptions: { perMessageDeflate: false },
+      onUpgrade: (req, socket, accept) => {
+        const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+        if (path !== WS_PATH) return refuseUpgrade(socket, '404 Not Found');
+        accept((ws) => this.attach(ws, req));
+      },
+      onListening: () => {
+        this.pingTimer = setInterval(() => this.pingAll(), this.pingIntervalMs);
+        this.pingTimer.unref();
+      },
+      // terminate(): no close frame, as a crashing server would.
+      onShutdown: () => {
+        if (this.pingTimer) clearInterval(this.pingTimer);
+        this.pingTimer = undefined;
+        for (const [ws, state] of this.clients) {
+          if (state.pongTimer) clearTimeout(state.pongTimer);
+          state.pongTimer = undefined;
+          ws.terminate();
+        }
+      },
+    });
     this.apiKeys = new Set(opts.apiKeys ?? []);
     this.inactiveKeys = new Set(opts.inactiveKeys ?? []);
     this.expiredKeys = new Set(opts.expiredKeys ?? []);
@@ -156,11 +169,11 @@ export class FakeTradePostServer {
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.server.port;
   }
 
   get url(): string {
-    return `ws://${this.host}:${this.boundPort}${WS_PATH}`;
+    return `ws://${this.server.host}:${this.server.port}${WS_PATH}`;
   }
 
   /** Currently open client sockets. */
@@ -178,19 +191,17 @@ export class FakeTradePostServer {
   }
 
   async start(): Promise<void> {
-    if (this.http) return;
-    await this.listen(this.boundPort || this.requestedPort);
+    await this.server.start();
   }
 
   async stop(): Promise<void> {
-    await this.shutdown();
+    await this.server.stop();
     this.waiters.notify();
   }
 
   /** Drops every socket without a close frame and listens again on the same port. */
   async restartAbruptly(): Promise<void> {
-    await this.shutdown();
-    await this.listen(this.boundPort || this.requestedPort);
+    await this.server.restartAbruptly();
   }
 
   /**
@@ -222,33 +233,6 @@ export class FakeTradePostServer {
   /** Resolves once `authAttempts >= n`. */
   async waitForAuthAttempts(n: number, timeoutMs = 10_000): Promise<void> {
     await this.waiters.until(() => this.authAttempts >= n, timeoutMs, () => `${n} auth attempts (have ${this.authAttempts})`);
-  }
-
-  private async listen(port: number): Promise<void> {
-    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-    const http = createServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('Upgrade Required');
-    });
-    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (path !== WS_PATH) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req));
-    });
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(port, this.host, () => {
-        http.off('error', reject);
-        resolve();
-      });
-    });
-    this.http = http;
-    this.wss = wss;
-    this.boundPort = (http.address() as AddressInfo).port;
-    this.pingTimer = setInterval(() => this.pingAll(), this.pingIntervalMs);
-    this.pingTimer.unref();
   }
 
   private attach(ws: WebSocket, req: IncomingMessage): void {
@@ -386,25 +370,6 @@ export class FakeTradePostServer {
   private send(ws: WebSocket, msg: Record<string, unknown>): void {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   }
-
-  private async shutdown(): Promise<void> {
-    const { http, wss } = this;
-    this.http = undefined;
-    this.wss = undefined;
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-    for (const [ws, state] of this.clients) {
-      if (state.pongTimer) clearTimeout(state.pongTimer);
-      state.pongTimer = undefined;
-      ws.terminate();
-    }
-    wss?.close();
-    if (http) {
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    }
-  }
-
 }
 
 // ---------------------------------------------------------------------------------------
