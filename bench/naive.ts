@@ -6,18 +6,19 @@
  */
 import { extractListingColumns, toListingRow } from '../src/connectors/bptf/listing-row.js';
 import { parseBptfFrame } from '../src/connectors/bptf/parse.js';
+import { LISTING_CONFLICT_RULE, LISTING_INSERT } from '../src/repositories/bptf-listings.js';
 import { checkpoint, migrate, openDb, recreateDatabase } from './db.js';
 import { settle } from './gc.js';
-import { ON_CONFLICT, SELECT_FROM_U, TARGET } from './shapes.js';
+import { SELECT_FROM_U } from './shapes.js';
 import type { Frame } from './workload.js';
 
-const ONE_ROW = `${TARGET}
+const ONE_ROW = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM (VALUES ($1::text, $2::text, $3::float8, $4::bool, $5::text, $6::text, $7::int, $8::text, $9::text, $10::text,
               $11::float8, $12::float8, $13::float8, $14::text))
   AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name, currencies,
        value_raw, listed_at, bumped_at, payload)
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
 
 export interface NaiveRun {
   readonly concurrency: number;

@@ -20,7 +20,7 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { extractListingColumns, type ListingRow } from '../src/connectors/bptf/listing-row.js';
 import type { Database } from '../src/db/schema.js';
-import { LISTING_CONFLICT_RULE, upsertListings } from '../src/repositories/bptf-listings.js';
+import { LISTING_CONFLICT_RULE, LISTING_INSERT, upsertListings } from '../src/repositories/bptf-listings.js';
 
 export interface ShapeContext {
   readonly db: Kysely<Database>;
@@ -33,13 +33,6 @@ export interface Shape {
   readonly readsPayload: boolean;
   write(ctx: ShapeContext, rows: readonly ListingRow[]): Promise<void>;
 }
-
-export const TARGET = `INSERT INTO bptf_listings AS t
-  (id, event_id, event_time, deleted_at, payload_event_id, steamid, appid, intent, item_name,
-   currencies, value_raw, listed_at, bumped_at, payload)`;
-
-/** The repository's conflict rule, the same text. */
-export const ON_CONFLICT = LISTING_CONFLICT_RULE;
 
 /** Source columns in the order every shape's SELECT list uses. */
 export const SELECT_FROM_U = `SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
@@ -109,23 +102,23 @@ export function columnArrays(rows: readonly ListingRow[]) {
   return a;
 }
 
-const UNNEST_SQL = `${TARGET}
+const UNNEST_SQL = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM unnest($1::text[], $2::text[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[],
             $10::text[], $11::float8[], $12::float8[], $13::float8[], $14::text[])
   AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name, currencies,
        value_raw, listed_at, bumped_at, payload)
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
 
-const JSONB_SQL = `${TARGET}
+const JSONB_SQL = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM jsonb_to_recordset($1::jsonb) AS u(${COLUMN_TYPES})
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
 
-const JSON_SQL = `${TARGET}
+const JSON_SQL = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM json_to_recordset($1::json) AS u(${COLUMN_TYPES})
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
 
 async function query(ctx: ShapeContext, text: string, values: unknown[]): Promise<void> {
   await ctx.pool.query(text, values);
@@ -167,11 +160,11 @@ export const valuesShape: Shape = {
         a.itemName[i], a.currencies[i], a.valueRaw[i], a.listedAt[i], a.bumpedAt[i], a.payload[i],
       );
     }
-    const text = `${TARGET}
+    const text = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM (VALUES ${tuples.join(',\n')}) AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name,
   currencies, value_raw, listed_at, bumped_at, payload)
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
     await query(ctx, text, values);
   },
 };
@@ -228,10 +221,10 @@ function copyFrom(client: pg.PoolClient, text: string, data: Buffer): Promise<vo
 }
 
 const STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS bptf_stage (${COLUMN_TYPES}) ON COMMIT DELETE ROWS`;
-const STAGE_INSERT = `${TARGET}
+const STAGE_INSERT = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM bptf_stage u
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
 
 export const copyShape: Shape = {
   name: 'copy',
@@ -288,14 +281,14 @@ function encodeObjects(rows: readonly ListingRow[]): Buffer {
   return Buffer.concat(parts);
 }
 
-const OBJECTS_SQL = `${TARGET}
+const OBJECTS_SQL = `${LISTING_INSERT}
 SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
        CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
        u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload
 FROM jsonb_to_recordset($1::jsonb) AS u(id text, event_id text, event_time float8, deleted bool, payload_event_id text,
   steamid text, appid int, intent text, item_name text, value_raw float8, listed_at float8, bumped_at float8, payload jsonb)
-${ON_CONFLICT}`;
+${LISTING_CONFLICT_RULE}`;
 
 export const objectsShape: Shape = {
   name: 'rows-as-objects',

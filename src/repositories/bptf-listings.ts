@@ -19,9 +19,14 @@ import { extractListingColumns, type ListingRow } from '../connectors/bptf/listi
 const NEWER_EVENT = `(excluded.event_time, excluded.event_id COLLATE "C") > (t.event_time, t.event_id COLLATE "C")`;
 const NEWER_PAYLOAD = `(excluded.payload_event_id IS NOT NULL AND (t.payload_event_id IS NULL OR excluded.payload_event_id COLLATE "C" > t.payload_event_id COLLATE "C"))`;
 
+/** The head of the batch insert: the columns in the order every SELECT feeding it lists them. */
+export const LISTING_INSERT = `INSERT INTO bptf_listings AS t
+  (id, event_id, event_time, deleted_at, payload_event_id, steamid, appid, intent, item_name,
+   currencies, value_raw, listed_at, bumped_at, payload)`;
+
 /**
- * The conflict clause of the ordering rule, for an insert into `bptf_listings AS t`. Exported so that the
- * benchmark's statement shapes apply exactly the rule the daemon does.
+ * The conflict clause of the ordering rule, for LISTING_INSERT. Both are exported so that the
+ * benchmark's statement shapes write exactly the columns and apply exactly the rule the daemon does.
  */
 export const LISTING_CONFLICT_RULE = `ON CONFLICT (id) DO UPDATE SET
   event_id         = CASE WHEN ${NEWER_EVENT} THEN excluded.event_id ELSE t.event_id END,
@@ -132,9 +137,7 @@ async function upsertDocument(db: Kysely<Database>, doc: Buffer): Promise<void> 
   // Postgres parses the document once; the payload column takes its jsonb value as it is, and
   // `currencies` is read from the payload, with the same test as extractListingColumns (a JSON object).
   await sql`
-    INSERT INTO bptf_listings AS t
-      (id, event_id, event_time, deleted_at, payload_event_id, steamid, appid, intent, item_name,
-       currencies, value_raw, listed_at, bumped_at, payload)
+    ${sql.raw(LISTING_INSERT)}
     SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
            u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
            CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,

@@ -46,10 +46,6 @@ export class RestartableServer {
     return this.#boundPort;
   }
 
-  get listening(): boolean {
-    return this.#http !== undefined;
-  }
-
   async start(): Promise<void> {
     if (this.#http) return;
     await this.#listen(this.#boundPort || this.#requestedPort);
