@@ -4,8 +4,8 @@
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { migrateToLatest } from '../src/db/migrate.js';
-import type { Database } from '../src/db/schema.js';
+import { migrateToLatest } from '../src/core/db/migrate.js';
+import type { Database } from '../src/core/db/schema.js';
 import { createLogger } from '../src/logger.js';
 
 export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';

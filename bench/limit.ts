@@ -10,8 +10,8 @@
  * (6 -> 16 µs, the collector's background marking, which the driver's multi-MB messages start often),
  * a cost of the bench, not of the statement.
  */
-import { mergeListingRows, toListingRow, type ListingRow } from '../src/connectors/bptf/listing-row.js';
-import { parseBptfFrame } from '../src/connectors/bptf/parse.js';
+import { mergeListingRows, toListingRow, type ListingRow } from '../src/feeds/bptf/listing-row.js';
+import { parseBptfFrame } from '../src/feeds/bptf/parse.js';
 import { sql } from 'kysely';
 import { checkpoint, migrate, openDb, recreateDatabase, tableStats, walBytesSince, walLsn, type TableStats } from './db.js';
 import { settle } from './gc.js';

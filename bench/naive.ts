@@ -4,9 +4,9 @@
  * autocommitted, one at a time on one connection (`concurrency` > 1: that many in flight on a pool,
  * as a message handler that does not await its queries would do).
  */
-import { extractListingColumns, toListingRow } from '../src/connectors/bptf/listing-row.js';
-import { parseBptfFrame } from '../src/connectors/bptf/parse.js';
-import { LISTING_CONFLICT_RULE, LISTING_INSERT } from '../src/repositories/bptf-listings.js';
+import { extractListingColumns, toListingRow } from '../src/feeds/bptf/listing-row.js';
+import { parseBptfFrame } from '../src/feeds/bptf/parse.js';
+import { LISTING_CONFLICT_RULE, LISTING_INSERT } from '../src/feeds/bptf/store.js';
 import { checkpoint, migrate, openDb, recreateDatabase } from './db.js';
 import { settle } from './gc.js';
 import { SELECT_FROM_U } from './shapes.js';

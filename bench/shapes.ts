@@ -18,9 +18,9 @@
  */
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import { extractListingColumns, type ListingRow } from '../src/connectors/bptf/listing-row.js';
-import type { Database } from '../src/db/schema.js';
-import { LISTING_CONFLICT_RULE, LISTING_INSERT, upsertListings } from '../src/repositories/bptf-listings.js';
+import { extractListingColumns, type ListingRow } from '../src/feeds/bptf/listing-row.js';
+import type { Database } from '../src/core/db/schema.js';
+import { LISTING_CONFLICT_RULE, LISTING_INSERT, upsertListings } from '../src/feeds/bptf/store.js';
 
 export interface ShapeContext {
   readonly db: Kysely<Database>;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from './config.js';
-import { connectDatabase } from './db/connect.js';
-import { migrateToLatest } from './db/migrate.js';
+import { connectDatabase } from './core/db/connect.js';
+import { migrateToLatest } from './core/db/migrate.js';
 import { ConfigError, exitCodeFor } from './errors.js';
 import { createLogger } from './logger.js';
 

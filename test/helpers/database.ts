@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { migrateToLatest } from '../../src/db/migrate.js';
-import type { Database } from '../../src/db/schema.js';
+import { migrateToLatest } from '../../src/core/db/migrate.js';
+import type { Database } from '../../src/core/db/schema.js';
 import { createLogger } from '../../src/logger.js';
 
 export interface TestDatabase {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseBptfFrame } from '../../src/connectors/bptf/parse.js';
+import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { BatchWriter, type BatchWriterOptions } from '../../src/writer/batch-writer.js';
-import { BufferBudget } from '../../src/writer/buffer-budget.js';
+import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
+import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 type Row = { k: string; v: number };

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { extractListingColumns, mergeListingRows, toListingRow } from '../../src/connectors/bptf/listing-row.js';
-import { parseBptfFrame, rawPayloadText, type ParsedFrame } from '../../src/connectors/bptf/parse.js';
-import { encodeListingBatch } from '../../src/repositories/bptf-listings.js';
+import { extractListingColumns, mergeListingRows, toListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { parseBptfFrame, rawPayloadText, type ParsedFrame } from '../../src/feeds/bptf/parse.js';
+import { encodeListingBatch } from '../../src/feeds/bptf/store.js';
 import { makeListingDelete, makeListingUpdate } from '../../src/simulator/bptf-events.js';
 
 /**

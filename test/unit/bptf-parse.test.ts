@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { objectIdTimeMs } from '../../src/connectors/bptf/object-id.js';
-import { parseBptfFrame } from '../../src/connectors/bptf/parse.js';
+import { objectIdTimeMs } from '../../src/feeds/bptf/object-id.js';
+import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
 
 const fixtureText = readFileSync(new URL('../fixtures/bptf-captured-events.json', import.meta.url), 'utf8');
 const fixture = JSON.parse(fixtureText) as Array<{ id: string; event: string; payload: { id: string } }>;

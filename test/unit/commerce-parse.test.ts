@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { cookieHeader, cookieNames } from '../../src/connectors/commerce/login.js';
-import { parseCommerceFrame, type CommerceEventRow } from '../../src/connectors/commerce/parse.js';
-import { entityData, entityRounds } from '../../src/repositories/commerce.js';
+import { cookieHeader, cookieNames } from '../../src/feeds/commerce/login.js';
+import { parseCommerceFrame, type CommerceEventRow } from '../../src/feeds/commerce/parse.js';
+import { entityData, entityRounds } from '../../src/feeds/commerce/store.js';
 import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
 
 const RECEIVED = 1_769_400_000_000;

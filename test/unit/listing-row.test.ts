@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractListingColumns, mergeListingRows, type ListingRow } from '../../src/connectors/bptf/listing-row.js';
+import { extractListingColumns, mergeListingRows, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 
 const row = (eventId: string, deleted: boolean, full: boolean): ListingRow => ({
   id: 'L',

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseBptfFrame } from '../../src/connectors/bptf/parse.js';
-import { parseCommerceFrame } from '../../src/connectors/commerce/parse.js';
-import { parseTradePostFrame, parseTradePostWebhook } from '../../src/connectors/tradepost/parse.js';
-import { RAW_MAX_CHARS } from '../../src/ingest/reject.js';
+import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
+import { parseCommerceFrame } from '../../src/feeds/commerce/parse.js';
+import { parseTradePostFrame, parseTradePostWebhook } from '../../src/feeds/tradepost/parse.js';
+import { RAW_MAX_CHARS } from '../../src/core/ingest/reject.js';
 import { makeCommerceEvent } from '../../src/simulator/commerce-server.js';
 import { makeTradePostPayload } from '../../src/simulator/tradepost-server.js';
 

@@ -1,8 +1,8 @@
 import { WebSocketServer } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { ReconnectingSocket } from '../../src/connectors/reconnecting-socket.js';
+import { ReconnectingSocket } from '../../src/core/transport/reconnecting-socket.js';
 import { createLogger } from '../../src/logger.js';
-import type { ConnectionState } from '../../src/status/source-status.js';
+import type { ConnectionState } from '../../src/core/status/source-status.js';
 import { backoffDelay } from '../../src/util/backoff.js';
 import { waitFor } from '../helpers/wait-for.js';
 

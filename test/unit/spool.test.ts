@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { BatchWriter } from '../../src/writer/batch-writer.js';
-import { BufferBudget } from '../../src/writer/buffer-budget.js';
-import { Spool, SpoolBudget } from '../../src/writer/spool.js';
+import { BatchWriter } from '../../src/core/writer/batch-writer.js';
+import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
+import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 type Row = { k: string; v: number };

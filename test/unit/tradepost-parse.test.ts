@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { epochMs, parseTradePostFrame, parseTradePostWebhook, type TradePostRow } from '../../src/connectors/tradepost/parse.js';
+import { epochMs, parseTradePostFrame, parseTradePostWebhook, type TradePostRow } from '../../src/feeds/tradepost/parse.js';
 import { makeTradePostPayload, makeWebhookBody } from '../../src/simulator/tradepost-server.js';
 import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
 

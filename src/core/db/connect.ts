@@ -1,0 +1,65 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Logger } from '../../logger.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import type { Database } from './schema.js';
+
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly pool: pg.Pool;
+  /** Connection string in use (the embedded server's when DATABASE_URL is unset). May hold a password: log with redactUrl. */
+  readonly url: string;
+  readonly embedded: boolean;
+  /** Destroy the pool, then stop the embedded server if there is one. */
+  close(): Promise<void>;
+}
+
+export async function connectDatabase(opts: {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  logger: Logger;
+  /** Bound on one statement (ms): a hung write fails and is retried instead of stalling the writer forever. */
+  databaseTimeoutMs?: number;
+  poolMax?: number;
+}): Promise<DatabaseHandle> {
+  const timeoutMs = opts.databaseTimeoutMs ?? 30_000;
+  let embedded: EmbeddedPostgres | undefined;
+  let url = opts.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, logger: opts.logger });
+    url = embedded.url;
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    // PGlite executes one statement at a time, so more connections would only queue inside it.
+    max: embedded ? 2 : (opts.poolMax ?? 6),
+    connectionTimeoutMillis: Math.min(timeoutMs, 10_000),
+    idleTimeoutMillis: 30_000,
+    // Client-side bound too: a server that stops answering (network hang) never reports statement_timeout.
+    query_timeout: timeoutMs + 1_000,
+    statement_timeout: embedded ? undefined : timeoutMs,
+    application_name: 'tributary',
+    keepAlive: true,
+  });
+  // An idle client losing its connection (database restart) must not crash the process; the
+  // pool replaces it on next use, and the writer retries.
+  pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+  // pg-pool listens for errors only on idle clients; a checked-out client whose connection dies between
+  // two queries would emit an unhandled 'error' and crash the process. Its queries fail and are retried.
+  pool.on('connect', (client) => client.on('error', (err) => opts.logger.warn({ err }, 'database connection lost')));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    db,
+    pool,
+    url,
+    embedded: embedded !== undefined,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+      await embedded?.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { Logger } from '../../logger.js';
+
+/**
+ * The embedded database: PGlite (Postgres compiled to WebAssembly) with its files in
+ * `DATA_DIR/pglite`, served on 127.0.0.1 by pglite-socket so the daemon talks to it through `pg`
+ * exactly as to a real server (one code path) and users can `psql` into it.
+ */
+export interface EmbeddedPostgres {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
+  const dir = join(opts.dataDir, 'pglite');
+  await mkdir(dir, { recursive: true });
+  const started = Date.now();
+  const db = await PGlite.create({ dataDir: dir });
+  // PGlite runs one query at a time; several connections are allowed so `psql` can join the daemon.
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: opts.port, maxConnections: 16 });
+  try {
+    await server.start();
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const port = Number(server.getServerConn().split(':').pop());
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  opts.logger.info({ dir, port, ms: Date.now() - started }, 'embedded database ready (PGlite)');
+  return {
+    url,
+    port,
+    async close() {
+      await server.stop();
+      await db.close();
+    },
+  };
+}

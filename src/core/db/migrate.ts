@@ -1,0 +1,38 @@
+import { Migrator, type Kysely, type MigrationResultSet } from 'kysely';
+import type pg from 'pg';
+import { migrations } from '../../../migrations/index.js';
+import { RetryableError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+
+/** Advisory lock key that serialises migrations across processes ("tributary" in ASCII, truncated). */
+const MIGRATION_LOCK_KEY = 0x7472_6962;
+
+/**
+ * Apply every pending migration. Safe when several processes start at once: besides the Migrator's own
+ * lock, the whole run (including the creation of Kysely's bookkeeping tables, which can race) happens
+ * under a session advisory lock on a dedicated connection.
+ */
+export async function migrateToLatest(db: Kysely<unknown>, pool: pg.Pool, logger: Logger): Promise<void> {
+  const client = await pool.connect();
+  let result: MigrationResultSet;
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      result = await migrator.migrateToLatest();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    }
+  } finally {
+    client.release();
+  }
+  for (const r of result.results ?? []) {
+    if (r.status === 'Success') logger.info({ migration: r.migrationName }, 'migration applied');
+    else if (r.status === 'Error') logger.error({ migration: r.migrationName }, 'migration failed');
+  }
+  if (result.error) {
+    throw new RetryableError('MIGRATION_FAILED', `migrations failed: ${String((result.error as Error).message ?? result.error)}`, {
+      cause: result.error,
+    });
+  }
+}

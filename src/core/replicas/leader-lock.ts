@@ -1,0 +1,129 @@
+import pg from 'pg';
+import type { Logger } from '../../logger.js';
+import { delay } from '../../util/delay.js';
+
+/**
+ * LeaderLock: decides whether this replica runs a singleton feed, with a Postgres session advisory
+ * lock held on a dedicated connection (no other infrastructure).
+ *
+ * States:
+ *   FOLLOWER       no lock; tries pg_try_advisory_lock every pollMs.
+ *   LEADER         lock held; a heartbeat query every pollMs checks the session is alive.
+ *   LEADER_ADRIFT  the lock connection was lost (the server dropped our lock with the session) but the
+ *                  feed keeps running: the upstreams never replay, so a stopped feed loses events for
+ *                  good, while idempotent writes make an overlap with a new leader harmless. On
+ *                  reconnecting it tries the lock again: acquired -> LEADER; held by another replica
+ *                  -> step down (onRelease) -> FOLLOWER.
+ *
+ * Takeover: a leader that dies closes its socket and Postgres frees the lock at once; a leader that
+ * vanishes without closing (host lost) is detected by the server's TCP keepalives, set low on the lock
+ * session (about 11 s). A follower polls every pollMs, so it takes over within seconds.
+ */
+
+/** Namespace of tributary's advisory locks (first key of the two-int4 form): "trib" in ASCII. */
+const LOCK_NAMESPACE = 0x7472_6962;
+/** The second key, per feed. */
+export const FEED_LOCK_IDS: Readonly<Record<string, number>> = { bptf: 1, tradepost: 2, commerce: 3 };
+
+export interface LeaderLockOptions {
+  readonly url: string;
+  readonly feed: string;
+  readonly logger: Logger;
+  /** Poll and heartbeat period (ms). */
+  readonly pollMs?: number;
+  readonly onAcquire: () => void;
+  readonly onRelease: () => Promise<void>;
+}
+
+export class LeaderLock {
+  readonly #o: LeaderLockOptions;
+  readonly #abort = new AbortController();
+  #client: pg.Client | undefined;
+  #holding = false;
+  #leading = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: LeaderLockOptions) {
+    this.#o = options;
+  }
+
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stop polling and release the lock (the feed itself is stopped by the caller first). */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) {
+      if (this.#holding) await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_NAMESPACE, this.#lockId()]).catch(() => undefined);
+      await client.end().catch(() => undefined);
+    }
+    this.#holding = false;
+  }
+
+  #lockId(): number {
+    return FEED_LOCK_IDS[this.#o.feed] ?? 0;
+  }
+
+  async #run(): Promise<void> {
+    const { logger } = this.#o;
+    const pollMs = this.#o.pollMs ?? 1_000;
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      try {
+        const client = this.#client ?? (await this.#connect(pollMs));
+        if (signal.aborted) break;
+        if (this.#holding) {
+          await client.query('SELECT 1');
+        } else {
+          const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_NAMESPACE, this.#lockId()]);
+          if (r.rows[0]?.ok) {
+            this.#holding = true;
+            if (!this.#leading) {
+              this.#leading = true;
+              logger.info('acquired the feed lock: this replica runs the feed');
+              this.#o.onAcquire();
+            } else logger.info('lock connection back; still the leader');
+          } else if (this.#leading) {
+            logger.warn('another replica took the feed lock while ours was lost: stepping down');
+            this.#leading = false;
+            await this.#o.onRelease();
+          }
+        }
+      } catch (err) {
+        if (this.#holding || this.#client) {
+          logger.warn({ err, leading: this.#leading }, 'lost the lock connection; the feed keeps running while it reconnects');
+        }
+        this.#holding = false;
+        const client = this.#client;
+        this.#client = undefined;
+        client?.end().catch(() => undefined);
+      }
+      await delay(pollMs, signal);
+    }
+  }
+
+  async #connect(pollMs: number): Promise<pg.Client> {
+    const client = new pg.Client({
+      connectionString: this.#o.url,
+      connectionTimeoutMillis: Math.max(2_000, pollMs * 2),
+      query_timeout: Math.max(2_000, pollMs * 2),
+      keepAlive: true,
+      application_name: `tributary-lock-${this.#o.feed}`,
+    });
+    // Without a listener, a dropped connection would be an unhandled 'error' and crash the process.
+    client.on('error', (err) => this.#o.logger.debug({ err }, 'lock connection error'));
+    await client.connect();
+    // Let the server notice a vanished leader within ~11 s (defaults are two hours) and free its lock.
+    await client.query('SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3');
+    this.#client = client;
+    return client;
+  }
+}

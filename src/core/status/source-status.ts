@@ -1,0 +1,78 @@
+import type { Metrics } from '../../metrics.js';
+import type { StatusRow } from './ingest-status-store.js';
+
+export const CONNECTION_STATES = ['connecting', 'connected', 'backoff', 'auth_failed', 'stopped'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/**
+ * In-memory status of one source on this replica: what `ingest_status`, `/readyz` and the
+ * connection-state metrics show. Connectors and writers update it; the StatusReporter persists it.
+ */
+export class SourceStatus {
+  state: ConnectionState = 'stopped';
+  isLeader = false;
+  connectedSince: Date | null = null;
+  lastMessageAt: Date | null = null;
+  lastEventAt: Date | null = null;
+  eventsReceived = 0;
+  eventsWritten = 0;
+  reconnects = 0;
+  lastError: string | null = null;
+
+  constructor(
+    readonly source: string,
+    private readonly metrics: Metrics,
+  ) {
+    this.setState('stopped');
+  }
+
+  setState(state: ConnectionState, error?: string): void {
+    this.state = state;
+    if (state === 'connected') this.connectedSince = new Date();
+    else this.connectedSince = null;
+    if (error !== undefined) this.lastError = error.slice(0, 500);
+    for (const s of CONNECTION_STATES) this.metrics.connectionState.set({ source: this.source, state: s }, s === state ? 1 : 0);
+  }
+
+  setLeader(leader: boolean): void {
+    this.isLeader = leader;
+    this.metrics.leader.set({ source: this.source }, leader ? 1 : 0);
+  }
+
+  messageReceived(): void {
+    this.lastMessageAt = new Date();
+  }
+
+  eventsParsed(n: number): void {
+    if (n === 0) return;
+    this.eventsReceived += n;
+    this.lastEventAt = new Date();
+    this.metrics.eventsReceived.inc({ source: this.source }, n);
+  }
+
+  written(n: number): void {
+    this.eventsWritten += n;
+    this.metrics.eventsWritten.inc({ source: this.source }, n);
+  }
+
+  reconnecting(): void {
+    this.reconnects++;
+    this.metrics.reconnects.inc({ source: this.source });
+  }
+
+  toRow(instance: string): StatusRow {
+    return {
+      source: this.source,
+      instance,
+      state: this.state,
+      isLeader: this.isLeader,
+      connectedSince: this.connectedSince,
+      lastMessageAt: this.lastMessageAt,
+      lastEventAt: this.lastEventAt,
+      eventsReceived: this.eventsReceived,
+      eventsWritten: this.eventsWritten,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+    };
+  }
+}

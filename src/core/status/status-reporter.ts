@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Logger } from '../../logger.js';
+import { upsertStatus } from './ingest-status-store.js';
+import type { SourceStatus } from './source-status.js';
+
+/** How often ingest_status is refreshed (ms). */
+export const STATUS_INTERVAL_MS = 5_000;
+
+/** Persists every source's status to ingest_status on an interval, and once more on stop. */
+export class StatusReporter {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statuses: () => readonly SourceStatus[],
+    private readonly instance: string,
+    private readonly logger: Logger,
+    private readonly intervalMs = STATUS_INTERVAL_MS,
+  ) {}
+
+  start(): void {
+    if (this.#timer) return;
+    void this.flush();
+    this.#timer = setInterval(() => void this.flush(), this.intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Write the current status now. Failures are logged at debug: the database may be down, and the writer already says so. */
+  async flush(): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#running = upsertStatus(
+      this.db,
+      this.statuses().map((s) => s.toRow(this.instance)),
+    )
+      .catch((err: unknown) => this.logger.debug({ err }, 'ingest_status refresh failed'))
+      .finally(() => {
+        this.#running = undefined;
+      });
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+    await this.flush();
+  }
+}

@@ -1,0 +1,261 @@
+import WebSocket from 'ws';
+import type { Logger } from '../../logger.js';
+import type { ConnectionState } from '../status/source-status.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { delay } from '../../util/delay.js';
+
+/**
+ * The connection core every connector runs on: a WebSocket client that reconnects forever.
+ *
+ * - Backoff: exponential with full jitter between reconnect.baseMs and reconnect.maxMs; the attempt
+ *   count resets once a connection has stayed up for STABLE_AFTER_MS without the session failing it.
+ *   An auth failure waits the maximum backoff: hammering does not fix a bad key.
+ * - Liveness: a protocol ping every pingIntervalMs, and terminate() when its pong has not come back by
+ *   the next ping; plus an optional silence watchdog (stallMs) for sockets that stay open but stop
+ *   sending data (a pong does not count as data).
+ * - Shutdown: aborting `signal` closes the socket with a close handshake (code 1000); messages that
+ *   arrive before the server's close reply are still delivered to the session. After closeTimeoutMs
+ *   the socket is terminated.
+ *
+ * Protocol logic lives in the Session a connector creates for each connection; this file knows
+ * nothing about any upstream's messages.
+ */
+
+/** What a session may do with its connection. */
+export interface SessionControl {
+  /** JSON-encode and send. Silently skipped when the socket is not open. */
+  send(message: unknown): void;
+  /** The session is established (authenticated, subscribed): state becomes `connected`. */
+  ready(): void;
+  /** Reset the silence watchdog without a data frame (e.g. an application-level ping). */
+  alive(): void;
+  /** Drop this connection and reconnect after backoff. `authFailed`: state auth_failed, wait the maximum. */
+  fail(reason: string, opts?: { authFailed?: boolean }): void;
+  readonly logger: Logger;
+}
+
+export interface Session {
+  onOpen(control: SessionControl): void;
+  /** One frame. Must not throw; a throw is logged and the frame is lost, so parsers never throw. */
+  onMessage(data: Buffer, isBinary: boolean, control: SessionControl): void;
+  /** Called once per connection with the close code, after the socket closed. */
+  onClose?(code: number, reason: string): void;
+}
+
+export interface PreparedConnection {
+  readonly url: string;
+  readonly headers?: Record<string, string>;
+}
+
+export interface ReconnectingSocketOptions {
+  readonly source: string;
+  readonly logger: Logger;
+  readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
+  /** Called before every connection attempt, e.g. to log in. A throw counts as a failed attempt. */
+  readonly prepare: (signal: AbortSignal) => Promise<PreparedConnection>;
+  readonly createSession: () => Session;
+  readonly onState: (state: ConnectionState, error?: string) => void;
+  readonly onReconnect?: () => void;
+  /** The upgrade was answered with an HTTP status instead of 101 (e.g. 401: the session cookie is gone). */
+  readonly onUpgradeRejected?: (statusCode: number) => void;
+  /** No data frame for this long (ms): terminate and reconnect. Unset: no watchdog. */
+  readonly stallMs?: number;
+  readonly pingIntervalMs?: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly closeTimeoutMs?: number;
+  /** Largest frame accepted (bytes); real backpack.tf frames exceed 1 MiB. */
+  readonly maxPayload?: number;
+  /** Aborting it stops the socket like stop() (close handshake, no more reconnects). */
+  readonly signal?: AbortSignal;
+}
+
+/** A connection that lasted this long (ms) resets the backoff attempt count. */
+export const STABLE_AFTER_MS = 10_000;
+const DEFAULT_PING_INTERVAL_MS = 30_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 3_000;
+const DEFAULT_MAX_PAYLOAD = 256 * 1024 * 1024;
+
+interface Outcome {
+  /** The session failed the connection (limit notice, auth error) or it never opened. */
+  failed: boolean;
+  authFailed: boolean;
+  stable: boolean;
+}
+
+export class ReconnectingSocket {
+  readonly #o: ReconnectingSocketOptions;
+  readonly #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #closeCurrent: (() => void) | undefined;
+
+  constructor(options: ReconnectingSocketOptions) {
+    this.#o = options;
+    options.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+  }
+
+  start(): void {
+    this.#loop ??= this.#run().catch((err: unknown) => {
+      this.#o.logger.error({ err }, 'connection loop crashed');
+    });
+  }
+
+  /** Close with a handshake, wait for the server's reply (bounded), stop reconnecting. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    this.#closeCurrent?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { logger, reconnect } = this.#o;
+    const signal = this.#abort.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      this.#o.onState('connecting');
+      let outcome: Outcome;
+      try {
+        const prepared = await this.#o.prepare(signal);
+        if (signal.aborted) break;
+        outcome = await this.#connectOnce(prepared);
+      } catch (err) {
+        const authFailed = (err as { authFailed?: boolean }).authFailed === true;
+        logger[authFailed ? 'error' : 'warn']({ err }, 'could not prepare the connection');
+        this.#o.onState(authFailed ? 'auth_failed' : 'backoff', (err as Error).message);
+        outcome = { failed: true, authFailed, stable: false };
+      }
+      if (signal.aborted) break;
+      attempt = outcome.stable && !outcome.failed ? 0 : attempt + 1;
+      const wait = outcome.authFailed ? reconnect.maxMs : backoffDelay(attempt, reconnect.baseMs, reconnect.maxMs);
+      this.#o.onState(outcome.authFailed ? 'auth_failed' : 'backoff');
+      this.#o.onReconnect?.();
+      logger.info({ attempt, delay_ms: wait }, 'reconnecting after delay');
+      await delay(wait, signal);
+    }
+    this.#o.onState('stopped');
+  }
+
+  #connectOnce(prepared: PreparedConnection): Promise<Outcome> {
+    const o = this.#o;
+    const logger = o.logger;
+    return new Promise<Outcome>((resolve) => {
+      const ws = new WebSocket(prepared.url, {
+        headers: prepared.headers,
+        handshakeTimeout: o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+        // Compression's native zlib memory grew without bound for one high-volume consumer (research A8).
+        perMessageDeflate: false,
+      });
+      const outcome: Outcome = { failed: false, authFailed: false, stable: false };
+      let openedAt = 0;
+      let pingTimer: NodeJS.Timeout | undefined;
+      let stallTimer: NodeJS.Timeout | undefined;
+      let closeTimer: NodeJS.Timeout | undefined;
+      let awaitingPong = false;
+      let settled = false;
+      const session = o.createSession();
+
+      const armStall = () => {
+        if (!o.stallMs) return;
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => {
+          logger.warn({ stall_ms: o.stallMs }, 'no data from upstream; dropping the socket');
+          outcome.failed = true;
+          ws.terminate();
+        }, o.stallMs);
+      };
+
+      const control: SessionControl = {
+        logger,
+        send(message) {
+          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+        },
+        ready() {
+          o.onState('connected');
+        },
+        alive: armStall,
+        fail(reason, opts) {
+          outcome.failed = true;
+          outcome.authFailed ||= opts?.authFailed === true;
+          if (opts?.authFailed) o.onState('auth_failed', reason);
+          logger.warn({ reason }, 'session failed; reconnecting');
+          if (ws.readyState === WebSocket.OPEN) {
+            ws.close(1000, 'reconnecting');
+            closeTimer ??= setTimeout(() => ws.terminate(), o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+          } else ws.terminate();
+        },
+      };
+
+      this.#closeCurrent = () => {
+        if (ws.readyState === WebSocket.OPEN) {
+          ws.close(1000, 'shutting down');
+          closeTimer ??= setTimeout(() => ws.terminate(), o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+        } else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      };
+      if (this.#abort.signal.aborted) this.#closeCurrent();
+
+      ws.on('unexpected-response', (_req, res) => {
+        logger.warn({ status: res.statusCode }, 'upgrade rejected by upstream');
+        o.onUpgradeRejected?.(res.statusCode ?? 0);
+        outcome.failed = true;
+        res.resume();
+        ws.terminate();
+      });
+      ws.on('open', () => {
+        openedAt = Date.now();
+        logger.info('socket open');
+        armStall();
+        pingTimer = setInterval(() => {
+          if (awaitingPong) {
+            logger.warn('no pong to the last ping; terminating the socket');
+            outcome.failed = true;
+            ws.terminate();
+            return;
+          }
+          awaitingPong = true;
+          ws.ping();
+        }, o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
+        pingTimer.unref();
+        try {
+          session.onOpen(control);
+        } catch (err) {
+          logger.error({ err }, 'session open handler failed');
+        }
+      });
+      ws.on('pong', () => {
+        awaitingPong = false;
+      });
+      ws.on('message', (data, isBinary) => {
+        armStall();
+        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data));
+        try {
+          session.onMessage(buf, isBinary, control);
+        } catch (err) {
+          logger.error({ err }, 'session message handler failed');
+        }
+      });
+      ws.on('error', (err) => {
+        logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'socket error');
+      });
+      ws.on('close', (code, reasonBuf) => {
+        clearInterval(pingTimer);
+        clearTimeout(stallTimer);
+        clearTimeout(closeTimer);
+        this.#closeCurrent = undefined;
+        const reason = reasonBuf.toString('utf8').slice(0, 200);
+        if (openedAt === 0) outcome.failed = true;
+        else outcome.stable = Date.now() - openedAt >= STABLE_AFTER_MS;
+        logger.info({ code, reason, up_ms: openedAt ? Date.now() - openedAt : 0 }, 'socket closed');
+        try {
+          session.onClose?.(code, reason);
+        } catch (err) {
+          logger.error({ err }, 'session close handler failed');
+        }
+        if (!settled) {
+          settled = true;
+          resolve(outcome);
+        }
+      });
+    });
+  }
+}

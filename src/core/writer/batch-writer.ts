@@ -1,0 +1,353 @@
+/**
+ * BatchWriter: holds rows for one table (or a group of tables written in one transaction) and
+ * writes them in batches. Connectors call add() from their message handlers; add() never waits, so
+ * reading a socket never pauses or drops while a write is in flight.
+ *
+ * States (of the writer as a whole):
+ *   IDLE      nothing held.
+ *   FILLING   rows buffered; a timer is armed to fire BATCH_MAX_WAIT_MS after the oldest buffered row arrived.
+ *   WRITING   1..maxInFlight batches in flight; intake continues into the buffer meanwhile.
+ *   RETRYING  a batch failed with a retryable error (database down, connection cut, timeout): it stays
+ *             in flight and is retried with exponential backoff + full jitter (retry.baseMs..retry.maxMs)
+ *             until it is written. Its rows are never dropped; they keep their place in the budget.
+ *   DRAINING  stop() was called: the timer is ignored, everything buffered is written as fast as allowed.
+ *   STOPPED   drain finished (or its deadline passed: rows still unwritten go to onAbandon).
+ *
+ * Transitions:
+ *   add()                       IDLE -> FILLING; dispatch at once when the buffer holds maxEvents rows.
+ *   timer fires                 FILLING -> WRITING with up to maxEvents of the oldest rows.
+ *   write succeeds              release the rows' budget; dispatch again if more rows are due.
+ *   write fails, retryable      -> RETRYING (same rows, same batch).
+ *   write fails, bad data       the batch is split in halves until the offending row is alone; that
+ *                               row goes to onBadRow (it becomes an ingest_rejects row), the rest is written.
+ *   stop(deadline)              -> DRAINING -> STOPPED.
+ *
+ * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS over all writers). Rows that do not
+ * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
+ * which counts and logs them. REPLAYING: when memory is below half full and the last write succeeded,
+ * the oldest spool segment is loaded and its rows written like any others; the segment is deleted once
+ * all of them are committed. Rows unwritten at a drain's deadline are appended to the spool, so a
+ * restart during an outage replays them.
+ *
+ * Inside a batch, rows with the same key are collapsed with `merge` (one Postgres upsert statement
+ * cannot touch one row twice) and sorted by key (concurrent batches locking rows in different orders
+ * could deadlock). Correctness never depends on batch order: the SQL itself only lets newer data win.
+ */
+import { classifyPgError } from '../db/pg-errors.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { delay } from '../../util/delay.js';
+import type { BufferBudget } from './buffer-budget.js';
+import type { Spool, SpoolSegment } from './spool.js';
+
+export interface BatchWriterOptions<T> {
+  /** Label for logs and metrics, e.g. 'bptf_listings'. */
+  readonly name: string;
+  readonly maxEvents: number;
+  /** Longest time (ms) a buffered row waits before its batch is dispatched. */
+  readonly maxWaitMs: number;
+  /** Batches written concurrently (default 2: one building on the server while the next is sent). */
+  readonly maxInFlight?: number;
+  /** Backoff between retries of a failed batch (ms). */
+  readonly retry: { readonly baseMs: number; readonly maxMs: number };
+  readonly budget: BufferBudget;
+  readonly collapse?: { key(row: T): string; merge(older: T, newer: T): T };
+  /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
+  readonly write: (rows: T[]) => Promise<void>;
+  /** Called after a commit with the rows as added (before collapsing). */
+  readonly onWritten?: (rows: readonly T[]) => void;
+  readonly onBadRow: (row: T, error: unknown) => void;
+  readonly onOverflow: (rows: T[]) => void;
+  /** Rows still unwritten when a drain's deadline passed and the spool could not take them. */
+  readonly onAbandon?: (rows: T[]) => void;
+  /** On-disk overflow; without one, rows past the memory budget go straight to onOverflow. */
+  readonly spool?: Spool<T>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+type State = 'running' | 'draining' | 'stopped';
+
+/** A spool segment being replayed: deleted once `outstanding` reaches 0, kept if any of its rows is abandoned. */
+interface Replay {
+  readonly segment: SpoolSegment;
+  outstanding: number;
+  abandoned: boolean;
+}
+
+export class BatchWriter<T> {
+  readonly #o: BatchWriterOptions<T>;
+  readonly #maxInFlight: number;
+  #pending: T[] = [];
+  /** Arrival time (ms) of each pending row, parallel to #pending. */
+  #arrivals: number[] = [];
+  /** The replay each pending row came from (undefined for rows from the socket), parallel to #pending. */
+  #origins: Array<Replay | undefined> = [];
+  #replaying: Replay | undefined;
+  #inFlight = 0;
+  #inFlightRows = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #state: State = 'running';
+  #idleWaiters: Array<() => void> = [];
+  /** Aborted when a drain's deadline passes: retry loops give up and hand their rows to onAbandon. */
+  readonly #hardStop = new AbortController();
+  #consecutiveFailures = 0;
+
+  constructor(options: BatchWriterOptions<T>) {
+    this.#o = options;
+    this.#maxInFlight = options.maxInFlight ?? 2;
+    // A spool left by an earlier run starts replaying as soon as the loop is free.
+    if (options.spool && !options.spool.isEmpty) setImmediate(() => this.#pump());
+  }
+
+  get name(): string {
+    return this.#o.name;
+  }
+
+  /** Rows held in memory: buffered plus in flight. */
+  get held(): number {
+    return this.#pending.length + this.#inFlightRows;
+  }
+
+  /** True while at least one write has failed and not yet succeeded since. */
+  get failing(): boolean {
+    return this.#consecutiveFailures > 0;
+  }
+
+  add(rows: readonly T[]): void {
+    if (rows.length === 0) return;
+    if (this.#state === 'stopped') {
+      this.#o.onOverflow([...rows]);
+      return;
+    }
+    const fit = this.#o.budget.reserve(rows.length);
+    const now = Date.now();
+    for (let i = 0; i < fit; i++) {
+      this.#pending.push(rows[i] as T);
+      this.#arrivals.push(now);
+      this.#origins.push(undefined);
+    }
+    if (fit < rows.length) this.#overflow(rows.slice(fit));
+    this.#gauge();
+    this.#pump();
+  }
+
+  #overflow(rows: T[]): void {
+    const dropped = this.#o.spool ? this.#o.spool.append(rows) : rows;
+    if (dropped.length > 0) this.#o.onOverflow(dropped);
+  }
+
+  /** Resolves when nothing is buffered or in flight. */
+  whenIdle(): Promise<void> {
+    if (this.held === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Write everything buffered and stop. When `deadline` aborts first, the rows still unwritten are
+   * handed to onAbandon and the returned count says how many.
+   */
+  async drain(deadline?: AbortSignal): Promise<number> {
+    if (this.#state === 'running') this.#state = 'draining';
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pump();
+    const onDeadline = () => this.#hardStop.abort();
+    deadline?.addEventListener('abort', onDeadline, { once: true });
+    if (deadline?.aborted) onDeadline();
+    try {
+      await Promise.race([
+        this.whenIdle(),
+        new Promise<void>((resolve) => this.#hardStop.signal.addEventListener('abort', () => resolve(), { once: true })),
+      ]);
+    } finally {
+      deadline?.removeEventListener('abort', onDeadline);
+    }
+    this.#state = 'stopped';
+    let abandoned = 0;
+    if (this.#pending.length > 0) {
+      const rows = this.#pending.splice(0);
+      const origins = this.#origins.splice(0);
+      this.#arrivals = [];
+      this.#o.budget.release(rows.length);
+      abandoned += this.#abandon(rows, origins);
+    }
+    // Batches still retrying abandon their rows themselves when #hardStop aborts.
+    await this.whenIdle();
+    this.#o.spool?.close();
+    this.#gauge();
+    return abandoned;
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#pending.length > 0) {
+      const due =
+        this.#state !== 'running' ||
+        this.#pending.length >= this.#o.maxEvents ||
+        Date.now() - (this.#arrivals[0] ?? 0) >= this.#o.maxWaitMs;
+      if (!due) break;
+      const batch = this.#pending.splice(0, this.#o.maxEvents);
+      this.#arrivals.splice(0, batch.length);
+      const origins = this.#origins.splice(0, batch.length);
+      this.#inFlight++;
+      this.#inFlightRows += batch.length;
+      void this.#runBatch(batch, origins);
+    }
+    this.#maybeReplay();
+    this.#armTimer();
+  }
+
+  /** Load the oldest spool segment when memory is below half full and writes are succeeding. */
+  #maybeReplay(): void {
+    const spool = this.#o.spool;
+    if (!spool || this.#replaying || this.#state !== 'running' || this.#consecutiveFailures > 0) return;
+    if (this.#o.budget.held > this.#o.budget.max / 2 || spool.isEmpty) return;
+    const taken = spool.takeOldest();
+    if (!taken) return;
+    if (taken.rows.length === 0) {
+      spool.ack(taken.segment);
+      return;
+    }
+    const replay: Replay = { segment: taken.segment, outstanding: taken.rows.length, abandoned: false };
+    this.#replaying = replay;
+    this.#o.logger.info({ writer: this.#o.name, rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
+    // The segment was sized to fit; it may overshoot the memory budget by at most one segment.
+    this.#o.budget.force(taken.rows.length);
+    const now = Date.now();
+    for (const row of taken.rows) {
+      this.#pending.push(row);
+      this.#arrivals.push(now);
+      this.#origins.push(replay);
+    }
+    this.#gauge();
+    this.#pump();
+  }
+
+  /** Settle the replays of rows that were committed (or rejected as bad): delete finished segments. */
+  #settle(origins: ReadonlyArray<Replay | undefined>): void {
+    for (const r of origins) {
+      if (!r) continue;
+      r.outstanding--;
+      if (r.outstanding === 0) {
+        if (!r.abandoned) this.#o.spool?.ack(r.segment);
+        if (this.#replaying === r) this.#replaying = undefined;
+      }
+    }
+  }
+
+  /**
+   * Rows that will not be written by this process: rows from the socket go to the spool (or onAbandon
+   * without one); rows from a replayed segment are still on disk, so the segment is kept for next time.
+   */
+  #abandon(rows: T[], origins: ReadonlyArray<Replay | undefined>): number {
+    const fresh: T[] = [];
+    rows.forEach((row, i) => {
+      const r = origins[i];
+      if (!r) fresh.push(row);
+      else if (!r.abandoned) {
+        r.abandoned = true;
+        this.#o.spool?.release(r.segment);
+      }
+    });
+    if (fresh.length === 0) return 0;
+    const lost = this.#o.spool ? this.#o.spool.append(fresh) : fresh;
+    if (lost.length > 0) this.#o.onAbandon?.(lost);
+    if (lost.length < fresh.length) {
+      this.#o.logger.warn({ writer: this.#o.name, spooled: fresh.length - lost.length }, 'unwritten events saved to the spool for the next start');
+    }
+    return lost.length;
+  }
+
+  #armTimer(): void {
+    if (this.#timer || this.#pending.length === 0 || this.#state !== 'running') return;
+    if (this.#inFlight >= this.#maxInFlight) return; // a completing batch pumps again
+    const wait = Math.max(0, (this.#arrivals[0] ?? Date.now()) + this.#o.maxWaitMs - Date.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#pump();
+    }, wait);
+  }
+
+  async #runBatch(batch: T[], origins: Array<Replay | undefined>): Promise<void> {
+    try {
+      const rows = this.#collapse(batch);
+      const ok = await this.#writeIsolating(rows);
+      if (ok) {
+        this.#settle(origins);
+        this.#o.onWritten?.(batch);
+      } else this.#abandon(batch, origins);
+    } catch (error) {
+      // Only a bug in a callback can land here; never let it become an unhandled rejection.
+      this.#o.logger.error({ err: error, writer: this.#o.name }, 'batch writer callback failed');
+    } finally {
+      this.#o.budget.release(batch.length);
+      this.#inFlight--;
+      this.#inFlightRows -= batch.length;
+      this.#gauge();
+      this.#pump();
+      if (this.held === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Write `rows`; on a data error split them until the bad rows are alone. False when abandoned. */
+  async #writeIsolating(rows: T[]): Promise<boolean> {
+    const outcome = await this.#writeWithRetry(rows);
+    if (outcome === 'abandoned') return false;
+    if (outcome === 'ok') return true;
+    if (rows.length === 1) {
+      this.#o.onBadRow(rows[0] as T, outcome.error);
+      return true;
+    }
+    const half = Math.ceil(rows.length / 2);
+    const first = await this.#writeIsolating(rows.slice(0, half));
+    const second = await this.#writeIsolating(rows.slice(half));
+    return first && second;
+  }
+
+  async #writeWithRetry(rows: T[]): Promise<'ok' | 'abandoned' | { error: unknown }> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.#hardStop.signal.aborted) return 'abandoned';
+      const end = this.#o.metrics.batchWriteDuration.startTimer({ writer: this.#o.name });
+      try {
+        await this.#o.write(rows);
+        end();
+        if (this.#consecutiveFailures > 0) {
+          this.#o.logger.info({ writer: this.#o.name, failures: this.#consecutiveFailures }, 'writes recovered');
+        }
+        this.#consecutiveFailures = 0;
+        return 'ok';
+      } catch (error) {
+        if (classifyPgError(error) === 'bad_row') return { error };
+        this.#consecutiveFailures++;
+        this.#o.metrics.writeFailures.inc({ writer: this.#o.name });
+        const wait = backoffDelay(attempt, this.#o.retry.baseMs, this.#o.retry.maxMs);
+        // Log the first failure and then every tenth, so an outage is visible but does not flood.
+        if (this.#consecutiveFailures === 1 || this.#consecutiveFailures % 10 === 0) {
+          this.#o.logger.warn(
+            { err: error, writer: this.#o.name, rows: rows.length, attempt, retry_in_ms: wait, held: this.held },
+            'batch write failed; retrying',
+          );
+        }
+        await delay(wait, this.#hardStop.signal);
+      }
+    }
+  }
+
+  #collapse(batch: T[]): T[] {
+    const c = this.#o.collapse;
+    if (!c) return batch;
+    const byKey = new Map<string, T>();
+    for (const row of batch) {
+      const key = c.key(row);
+      const prev = byKey.get(key);
+      byKey.set(key, prev === undefined ? row : c.merge(prev, row));
+    }
+    const keys = [...byKey.keys()].sort();
+    return keys.map((k) => byKey.get(k) as T);
+  }
+
+  #gauge(): void {
+    this.#o.metrics.bufferEvents.set({ writer: this.#o.name }, this.held);
+  }
+}

@@ -1,0 +1,52 @@
+import { sql, type Kysely } from 'kysely';
+import type { TradePostRow } from './parse.js';
+import type { Database } from '../../core/db/schema.js';
+
+/**
+ * Insert TradePost messages in one statement; a message already stored (same dedupe_key: a
+ * reconnect, another replica, the webhook copy) is skipped. The first copy stored wins, so its
+ * `via`, `msg_id` and `sent_at` are the ones kept. Returns how many rows were new.
+ */
+export async function insertTradePostEvents(db: Kysely<Database>, rows: readonly TradePostRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const n = rows.length;
+  const dedupeKey = new Array<string>(n);
+  const conversationId = new Array<string | null>(n);
+  const msgType = new Array<string>(n);
+  const msgId = new Array<string | null>(n);
+  const sentAt = new Array<number | null>(n);
+  const receivedAt = new Array<number>(n);
+  const via = new Array<string>(n);
+  const referenceType = new Array<string | null>(n);
+  const referenceId = new Array<string | null>(n);
+  const assetType = new Array<string | null>(n);
+  const payload = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i] as TradePostRow;
+    dedupeKey[i] = r.dedupeKey;
+    conversationId[i] = r.conversationId;
+    msgType[i] = r.msgType;
+    msgId[i] = r.msgId;
+    // to_timestamp() takes seconds.
+    sentAt[i] = r.sentAtMs === null ? null : r.sentAtMs / 1000;
+    receivedAt[i] = r.receivedAtMs / 1000;
+    via[i] = r.via;
+    referenceType[i] = r.referenceType;
+    referenceId[i] = r.referenceId;
+    assetType[i] = r.assetType;
+    payload[i] = JSON.stringify(r.payload);
+  }
+  const result = await sql<{ dedupe_key: string }>`
+    INSERT INTO tradepost_events
+      (dedupe_key, conversation_id, msg_type, msg_id, sent_at, received_at, via, reference_type, reference_id, asset_type, payload)
+    SELECT u.dedupe_key, u.conversation_id, u.msg_type, u.msg_id, to_timestamp(u.sent_at), to_timestamp(u.received_at), u.via,
+           u.reference_type, u.reference_id, u.asset_type, u.payload::jsonb
+    FROM unnest(${dedupeKey}::text[], ${conversationId}::text[], ${msgType}::text[], ${msgId}::text[], ${sentAt}::float8[],
+                ${receivedAt}::float8[], ${via}::text[], ${referenceType}::text[], ${referenceId}::text[], ${assetType}::text[],
+                ${payload}::text[])
+      AS u(dedupe_key, conversation_id, msg_type, msg_id, sent_at, received_at, via, reference_type, reference_id, asset_type, payload)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING dedupe_key
+  `.execute(db);
+  return result.rows.length;
+}
