@@ -5,7 +5,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from '../src/core/db/migrate.js';
-import type { Database } from '../src/core/db/schema.js';
+import type { Database } from '../src/feeds/index.js';
 import { createLogger } from '../src/logger.js';
 
 export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -58,7 +58,7 @@ export function openDb(url: string, poolMax: number): BenchDb {
 
 /** The daemon's own migrations: the same table (fillfactor, indexes) the daemon writes to. */
 export async function migrate(b: BenchDb): Promise<void> {
-  await migrateToLatest(b.db as never, b.pool, createLogger('silent'));
+  await migrateToLatest(b, createLogger('silent'));
 }
 
 /** Flush dirty pages so one phase's checkpoint does not land in the next one's timing. */

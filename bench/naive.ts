@@ -4,7 +4,8 @@
  * autocommitted, one at a time on one connection (`concurrency` > 1: that many in flight on a pool,
  * as a message handler that does not await its queries would do).
  */
-import { extractListingColumns, toListingRow } from '../src/feeds/bptf/listing-row.js';
+import { extractListingColumns } from '../src/feeds/bptf/listing-columns.js';
+import { toListingRow } from '../src/feeds/bptf/listing-row.js';
 import { parseBptfFrame } from '../src/feeds/bptf/parse.js';
 import { LISTING_CONFLICT_RULE, LISTING_INSERT } from '../src/feeds/bptf/store.js';
 import { checkpoint, migrate, openDb, recreateDatabase } from './db.js';

@@ -3,7 +3,7 @@
  * rule (the ON CONFLICT clause is the repository's, character for character); they differ only in how
  * the batch reaches Postgres:
  *
- *   repository   src/repositories/bptf-listings.ts as it is now (what the daemon runs): one jsonb
+ *   repository   src/feeds/bptf/store.ts as it is now (what the daemon runs): one jsonb
  *                parameter, rows as arrays, payload bytes as received
  *   rows-as-objects  the same with rows as objects read by jsonb_to_recordset (its previous version)
  *   unnest       the original statement: 14 parallel arrays, unnest(text[] ...), payload as text -> jsonb
@@ -18,8 +18,9 @@
  */
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import { extractListingColumns, type ListingRow } from '../src/feeds/bptf/listing-row.js';
-import type { Database } from '../src/core/db/schema.js';
+import { extractListingColumns } from '../src/feeds/bptf/listing-columns.js';
+import type { ListingRow } from '../src/feeds/bptf/listing-row.js';
+import type { Database } from '../src/feeds/index.js';
 import { LISTING_CONFLICT_RULE, LISTING_INSERT, upsertListings } from '../src/feeds/bptf/store.js';
 
 export interface ShapeContext {

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * The tables of the contract (../shared/CONTRACT.md). Frozen in time: never import app code here.
+ * The tables users query (see the README). Frozen in time: never import app code here.
  *
  * bptf_listings is updated in place many times per listing; fillfactor 70 leaves room on each page
  * so those updates stay HOT (no index columns change), which keeps the table from bloating.

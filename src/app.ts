@@ -1,43 +1,29 @@
-import { join } from 'node:path';
-import { sql } from 'kysely';
 import type { Config } from './config.js';
-import { createBptfConnector } from './feeds/bptf/session.js';
-import { mergeListingRows, type ListingRow } from './feeds/bptf/listing-row.js';
-import { createCommerceConnector } from './feeds/commerce/session.js';
-import type { CommerceEventRow } from './feeds/commerce/parse.js';
-import { createTradePostConnector } from './feeds/tradepost/session.js';
-import type { TradePostRow } from './feeds/tradepost/parse.js';
-import type { Connector } from './core/connector.js';
-import { FeedRunner } from './core/replicas/feed-runner.js';
-import type { ReplicaMode } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
-import { migrateToLatest } from './core/db/migrate.js';
+import { migrateWithRetry } from './core/db/migrate.js';
+import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
+import { createFeedContext } from './core/feed-context.js';
 import { HttpServer } from './core/http/server.js';
-import { registerTradePostWebhook } from './feeds/tradepost/webhook.js';
-import type { IngestContext } from './core/feed-context.js';
-import { makeReject, safeStringify, type Reject } from './core/ingest/reject.js';
-import { redactUrl, type Logger } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { upsertListings } from './feeds/bptf/store.js';
-import { writeCommerceEvents } from './feeds/commerce/store.js';
+import type { Reject } from './core/ingest/reject.js';
 import { insertRejects } from './core/ingest/rejects-store.js';
-import { insertTradePostEvents } from './feeds/tradepost/store.js';
+import { Lifecycle } from './core/lifecycle.js';
+import { FeedRunner } from './core/replicas/feed-runner.js';
+import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
 import { StatusReporter } from './core/status/status-reporter.js';
-import { backoffDelay } from './util/backoff.js';
-import { delay } from './util/delay.js';
-import { BatchWriter } from './core/writer/batch-writer.js';
-import { BufferBudget } from './core/writer/buffer-budget.js';
-import { Spool, SpoolBudget } from './core/writer/spool.js';
+import type { BatchWriter } from './core/writer/batch-writer.js';
+import { WriterPool } from './core/writer/writer-pool.js';
+import { FEEDS } from './feeds/index.js';
+import { redactUrl, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
-/** The whole graceful stop must fit in this (ms); writers get what is left after the sockets closed. */
+/** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
-/** How often the open spool segment is fsync'd (ms): what a hard crash can lose of the spool. */
-const SPOOL_FSYNC_INTERVAL_MS = 200;
-/** Backoff between batch write retries (ms). */
-const WRITE_RETRY = { baseMs: 100, maxMs: 5_000 } as const;
+/** Longest wait (ms) between two attempts to apply migrations while the database is unreachable. */
+const MIGRATE_RETRY_MAX_MS = 10_000;
 
 export interface App {
+  /** Resolves once every enabled feed runs; resolves early (without error) when stop() is called meanwhile. */
   start(): Promise<void>;
   /** Graceful: close sockets with a handshake, write everything buffered, close the database. */
   stop(): Promise<void>;
@@ -48,275 +34,87 @@ export interface App {
 }
 
 /**
- * The composition root: builds every component from the config and owns their lifecycle.
- * Order of start: database -> migrations -> writers -> HTTP -> status -> connectors.
- * Order of stop:  connectors -> writers (drain) -> status -> HTTP -> database.
+ * The composition root: builds the core from the config and runs every enabled feed on it. It names
+ * no feed: `feeds` is the list in src/feeds/index.ts (tests pass their own).
+ * Start: database -> HTTP -> migrations -> status -> writers -> feeds. Stop is the reverse, by the
+ * lifecycle's registry: feeds -> writers (drain) -> status -> HTTP -> database.
  */
-export function createApp(config: Config, logger: Logger): App {
+export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS): App {
+  checkFeedDefinitions(feeds);
   const metrics = createMetrics();
-  const budget = new BufferBudget(config.bufferMaxEvents);
-  const spoolBudget = new SpoolBudget(config.spoolMaxBytes);
-  const statuses = new Map<string, SourceStatus>();
-  const writers: Array<Pick<BatchWriter<unknown>, 'drain' | 'failing'>> = [];
-  const feeds: FeedRunner[] = [];
+  const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
+  const writers = new WriterPool({ ...config, metrics, logger: logger.child({ component: 'writer' }) });
+  const plans = feeds.flatMap((def) => {
+    const plan = def.plan(config);
+    return plan ? [{ def, plan }] : [];
+  });
+  const statuses = new Map(plans.map(({ def }) => [def.source, new SourceStatus(def.source, metrics)]));
   let database: DatabaseHandle | undefined;
   let http: HttpServer | undefined;
-  let reporter: StatusReporter | undefined;
   let migrated = false;
-  let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
-  let lastProbe = { at: 0, ok: false };
 
-  const statusFor = (source: string) => {
-    let s = statuses.get(source);
-    if (!s) statuses.set(source, (s = new SourceStatus(source, metrics)));
-    return s;
-  };
+  async function start(signal: AbortSignal): Promise<void> {
+    const db = (database = await connectDatabase({ ...config, logger: logger.child({ component: 'database' }) }));
+    lifecycle.defer('database', () => db.close());
+    logger.info({ database: redactUrl(db.url), embedded: db.embedded }, 'database configured');
+    signal.throwIfAborted();
 
-  function writer<T>(name: string, opts: Pick<ConstructorParameters<typeof BatchWriter<T>>[0], 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight'>, source: string): BatchWriter<T> {
-    const log = logger.child({ component: 'writer', writer: name });
-    let lastOverflowLog = 0;
-    const spool =
-      config.spoolMaxBytes > 0
-        ? new Spool<T>({ dir: join(config.dataDir, 'spool', name), budget: spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log })
-        : undefined;
-    spool?.onChange(() => metrics.spoolBytes.set({ writer: name }, spool.bytes));
-    metrics.spoolBytes.set({ writer: name }, spool?.bytes ?? 0);
-    const w = new BatchWriter<T>({
-      spool,
-      name,
-      maxEvents: config.batch.maxEvents,
-      maxWaitMs: config.batch.maxWaitMs,
-      retry: WRITE_RETRY,
-      budget,
-      logger: log,
-      metrics,
-      ...opts,
-      onOverflow: (rows) => {
-        metrics.eventsDropped.inc({ source }, rows.length);
-        if (Date.now() - lastOverflowLog > 10_000) {
-          lastOverflowLog = Date.now();
-          log.error(
-            { dropped: rows.length, buffer_max_events: config.bufferMaxEvents, spool_max_bytes: config.spoolMaxBytes },
-            'memory buffer and spool full: events dropped',
-          );
-        }
-      },
-      onAbandon: (rows) => {
-        metrics.eventsDropped.inc({ source }, rows.length);
-        log.error({ count: rows.length }, 'shutdown deadline passed with events unwritten');
-      },
-    });
-    writers.push(w);
-    return w;
-  }
-
-  /**
-   * A feed runs on this replica per its mode: `all`, or `one` = only while holding its advisory lock
-   * (on a dedicated connection; the embedded database has a single process, so it always leads).
-   */
-  function addFeed(source: string, mode: ReplicaMode, create: () => Connector): void {
-    feeds.push(
-      new FeedRunner({
-        source,
-        mode,
-        lockUrl: database!.embedded ? undefined : database!.url,
-        create,
-        status: statusFor(source),
-        logger: logger.child({ source }),
-      }),
-    );
-  }
-
-  async function start(): Promise<void> {
-    database = await connectDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      embeddedPgPort: config.embeddedPgPort,
-      databaseTimeoutMs: config.databaseTimeoutMs,
-      logger: logger.child({ component: 'database' }),
-    });
-    const db = database.db;
-    logger.info({ database: redactUrl(database.url), embedded: database.embedded }, 'database configured');
     // HTTP first: /healthz answers and /readyz says 503 while migrations wait for the database.
-    http = new HttpServer({
-      host: config.http.host,
-      port: config.http.port,
-      logger: logger.child({ component: 'http' }),
+    const readiness = createReadiness({
+      db: () => database?.db,
+      migrated: () => migrated,
+      writesFailing: () => writers.failing,
+      bufferedEvents: () => writers.budget.held,
+      statuses: () => statuses.values(),
       metrics,
-      readiness,
     });
-    await http.start();
-    await migrateWithRetry();
+    const server = (http = new HttpServer({ ...config.http, logger: logger.child({ component: 'http' }), metrics, readiness }));
+    await server.start();
+    lifecycle.defer('http', () => server.stop());
+    const retry = { ...config.reconnect, maxMs: Math.min(config.reconnect.maxMs, MIGRATE_RETRY_MAX_MS), signal };
+    migrated = await migrateWithRetry(db, logger.child({ component: 'migrate' }), retry);
+    signal.throwIfAborted();
 
-    const rejects = writer<Reject>(
-      'ingest_rejects',
-      {
-        write: (rows) => insertRejects(db, rows),
-        // A reject that itself cannot be stored is logged (the raw text is already sanitised; this is a last resort).
-        onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),
-      },
-      'rejects',
-    );
-    const ctxFor = (source: string): IngestContext => ({
-      logger: logger.child({ source }),
-      metrics,
-      status: statusFor(source),
-      rejects,
-      reconnect: config.reconnect,
-    });
-
-    if (config.bptf.enabled) {
-      const ctx = ctxFor('bptf');
-      // Bound once, not looked up by label for each of the thousands of rows in a batch.
-      const lag = metrics.ingestLag.labels({ source: 'bptf' });
-      const listings = writer<ListingRow>(
-        'bptf_listings',
-        {
-          collapse: { key: (r) => r.id, merge: mergeListingRows },
-          write: (rows) => upsertListings(db, rows),
-          onWritten: (rows) => {
-            ctx.status.written(rows.length);
-            const now = Date.now();
-            for (const r of rows) lag.observe(Math.max(0, now - r.eventTimeMs) / 1000);
-          },
-          onBadRow: (row, err) =>
-            rejects.add([makeReject('bptf', `database refused the listing: ${(err as Error).message}`, safeStringify(row.payload))]),
-        },
-        'bptf',
-      );
-      addFeed('bptf', config.bptf.replicas, () => createBptfConnector({ url: config.bptf.url, stallMs: config.bptf.stallMs }, ctx, listings));
-    }
-
-    // TradePost: the socket when an API key is set; the webhook (registered on `http` below) when a secret is.
-    const tradepostCtx = config.tradepost.enabled || config.webhookSecret ? ctxFor('tradepost') : undefined;
-    if (config.tradepost.enabled && tradepostCtx) {
-      const ctx = tradepostCtx;
-      const lag = metrics.ingestLag.labels({ source: 'tradepost' });
-      const events = writer<TradePostRow>(
-        'tradepost_events',
-        {
-          // Same key = same message: the first copy is the one stored, so keeping the older is right.
-          collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
-          write: async (rows) => {
-            await insertTradePostEvents(db, rows);
-          },
-          onWritten: (rows) => {
-            ctx.status.written(rows.length);
-            const now = Date.now();
-            for (const r of rows) {
-              if (r.sentAtMs !== null) lag.observe(Math.max(0, now - r.sentAtMs) / 1000);
-            }
-          },
-          onBadRow: (row, err) =>
-            rejects.add([makeReject('tradepost', `database refused the message: ${(err as Error).message}`, safeStringify({ msg_type: row.msgType, payload: row.payload }))]),
-        },
-        'tradepost',
-      );
-      const t = config.tradepost;
-      addFeed('tradepost', t.replicas, () => createTradePostConnector({ url: t.url, apiKey: t.apiKey, rooms: t.rooms }, ctx, events));
-    }
-
-    if (config.commerce.enabled) {
-      const ctx = ctxFor('commerce');
-      const lag = metrics.ingestLag.labels({ source: 'commerce' });
-      const c = config.commerce;
-      const events = writer<CommerceEventRow>(
-        'commerce_events',
-        {
-          // One batch at a time: entity upserts run in rounds, and two batches interleaving rounds
-          // over the same entities could deadlock (retried, but wasted). The feed is low-volume.
-          maxInFlight: 1,
-          collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
-          write: async (rows) => {
-            await writeCommerceEvents(db, rows);
-          },
-          onWritten: (rows) => {
-            ctx.status.written(rows.length);
-            const now = Date.now();
-            for (const r of rows) lag.observe(Math.max(0, now - r.occurredAtMs) / 1000);
-          },
-          onBadRow: (row, err) =>
-            rejects.add([makeReject('commerce', `database refused the event: ${(err as Error).message}`, safeStringify({ event: row.event, data: row.data }))]),
-        },
-        'commerce',
-      );
-      const login =
-        c.cookie === undefined && c.loginUrl !== undefined && c.username !== undefined && c.password !== undefined
-          ? { url: c.loginUrl, username: c.username, password: c.password, fields: c.loginFields }
-          : undefined;
-      addFeed('commerce', c.replicas, () => createCommerceConnector({ wsUrl: c.wsUrl, cookie: c.cookie, login, channels: c.channels }, ctx, events));
-    }
-
-    if (config.webhookSecret && tradepostCtx) {
-      registerTradePostWebhook(http, { secret: config.webhookSecret, db, ctx: tradepostCtx });
-    }
-    reporter = new StatusReporter(db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
+    const reporter = new StatusReporter(db.db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
     reporter.start();
-    for (const f of feeds) f.start();
-    logger.info({ sources: feeds.map((f) => f.source), instance: config.instanceId }, 'tributary started');
-  }
+    lifecycle.defer('status', () => reporter.stop());
 
-  /** Migrations run before anything is read: retried while the database is unreachable, until stop. */
-  async function migrateWithRetry(): Promise<void> {
-    const log = logger.child({ component: 'migrate' });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await migrateToLatest(database!.db as never, database!.pool, log);
-        migrated = true;
-        return;
-      } catch (err) {
-        if (stopping) throw err;
-        const wait = backoffDelay(attempt, config.reconnect.baseMs, Math.min(config.reconnect.maxMs, 10_000));
-        log.error({ err, retry_in_ms: wait }, 'could not apply migrations; retrying');
-        await delay(wait);
-      }
-    }
-  }
+    const rejects = writers.create<Reject>('rejects', {
+      name: 'ingest_rejects',
+      write: (rows) => insertRejects(db.db, rows),
+      // A reject that itself cannot be stored is logged (its raw text is already sanitised; a last resort).
+      onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),
+    });
+    // Registered before the feeds' writers, so it drains after them: draining them can still reject.
+    lifecycle.defer('rejects', (deadline) => rejects.drain(deadline));
 
-  async function readiness(): Promise<{ ready: boolean; body: unknown }> {
-    // Probe at most once a second: readiness checks must not load the database.
-    if (Date.now() - lastProbe.at > 1_000) {
-      let ok = false;
-      try {
-        await sql`SELECT 1`.execute(database!.db);
-        ok = true;
-      } catch {
-        ok = false;
-      }
-      lastProbe = { at: Date.now(), ok };
-      metrics.dbUp.set(ok ? 1 : 0);
-    }
-    const ready = lastProbe.ok && migrated && !writers.some((w) => w.failing);
-    return {
-      ready,
-      body: {
-        ready,
-        database: lastProbe.ok ? 'up' : 'down',
-        migrations: migrated ? 'applied' : 'pending',
-        buffered_events: budget.held,
-        sources: Object.fromEntries([...statuses.values()].map((s) => [s.source, { state: s.state, leader: s.isLeader }])),
-      },
-    };
-  }
-
-  async function stop(): Promise<void> {
-    const deadline = AbortSignal.timeout(SHUTDOWN_TIMEOUT_MS - 1_000);
-    await starting?.catch(() => undefined);
-    await Promise.allSettled(feeds.map((f) => f.stop()));
-    // Rejects last: draining the other writers can still produce rejects.
-    const [rejectsWriter, ...dataWriters] = writers;
-    const abandoned = (await Promise.all(dataWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);
-    if (rejectsWriter) await rejectsWriter.drain(deadline);
-    await reporter?.stop();
-    await http?.stop();
-    await database?.close();
-    logger.info({ abandoned }, 'tributary stopped');
+    const feedWriters: BatchWriter<unknown>[] = [];
+    const runners = plans.flatMap(({ def, plan }) => {
+      const status = statuses.get(def.source) as SourceStatus;
+      const log = logger.child({ source: def.source });
+      const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log };
+      const { ctx, writers: own } = createFeedContext(def, deps);
+      feedWriters.push(...own);
+      for (const route of plan.routes?.(ctx) ?? []) server.route(route.method, route.path, route.handler);
+      const connect = plan.connect?.bind(plan);
+      if (!connect) return []; // routes only
+      // The lock needs a real server session; the embedded database has a single process anyway.
+      const lockUrl = db.embedded ? undefined : db.url;
+      return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, create: () => connect(ctx), status, logger: log })];
+    });
+    lifecycle.defer('writers', async (deadline) => {
+      const abandoned = (await Promise.all(feedWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);
+      if (abandoned > 0) logger.error({ abandoned }, 'events left unwritten at shutdown');
+    });
+    lifecycle.defer('feeds', () => Promise.allSettled(runners.map((r) => r.stop())));
+    for (const r of runners) r.start();
+    logger.info({ sources: plans.map(({ def }) => def.source), instance: config.instanceId }, 'tributary started');
   }
 
   return {
-    start: () => (starting ??= start()),
-    stop: () => (stopping ??= stop()),
+    start: () => lifecycle.start(start),
+    stop: () => (stopping ??= lifecycle.stop().then(() => logger.info('tributary stopped'))),
     get httpPort() {
       return http?.port ?? 0;
     },

@@ -100,15 +100,6 @@ export interface Config {
   readonly instanceId: string;
 }
 
-/** Names of variables whose values must never be printed. */
-export const SECRET_VARIABLES = [
-  'DATABASE_URL',
-  'TRADEPOST_API_KEY',
-  'COMMERCE_PASSWORD',
-  'COMMERCE_COOKIE',
-  'TRADEPOST_WEBHOOK_SECRET',
-] as const;
-
 /**
  * Parse and validate the environment. Throws ConfigError whose message is one line naming the
  * first bad variable and what is wrong with it (never its value: it may be a secret).

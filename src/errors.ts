@@ -1,7 +1,14 @@
 /**
- * Errors are classified by the action they demand, not by where they come from:
- * - FatalError: retrying cannot help (bad configuration, bad credentials at start-up). Exit code 1.
- * - RetryableError: may succeed later (network, database restarting). Exit code 75 (EX_TEMPFAIL) if it escapes.
+ * Errors are classified by the action they demand, not by where they come from. Each has a stable
+ * `code` (logs and tests match on it, never on message text) and keeps its cause.
+ *
+ * - FatalError: retrying cannot help; the process exits 1.
+ *   - ConfigError: a bad environment variable; its message is the one line printed before exiting.
+ * - RetryableError: may succeed later (network, database restarting); exit 75 (EX_TEMPFAIL) if it escapes.
+ *   - AuthError: an upstream refused our credentials. Hammering does not fix a key, so the connection
+ *     is retried only at the maximum backoff; state `auth_failed`.
+ *   - UpstreamConfigError: an upstream refused our settings (e.g. rooms that do not exist). Also retried
+ *     at the maximum backoff, in case the upstream changes; state `config_error`.
  */
 export class BaseError extends Error {
   readonly code: string;
@@ -15,18 +22,14 @@ export class BaseError extends Error {
 export class FatalError extends BaseError {}
 export class RetryableError extends BaseError {}
 
-/** A bad environment variable: the message is the one line printed before exiting. */
 export class ConfigError extends FatalError {
   constructor(message: string) {
     super('CONFIG_INVALID', message);
   }
 }
 
-/** Normalise anything thrown into an Error, so logs always get `err.message` and `err.stack`. */
-export function coerceError(value: unknown): Error {
-  if (value instanceof Error) return value;
-  return new Error(typeof value === 'string' ? value : JSON.stringify(value));
-}
+export class AuthError extends RetryableError {}
+export class UpstreamConfigError extends RetryableError {}
 
 /** EX_TEMPFAIL: a supervisor restarting us may help. */
 export const EXIT_TEMPFAIL = 75;

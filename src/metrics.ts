@@ -17,7 +17,7 @@ export function createMetrics() {
     }),
     eventsWritten: new Counter({
       name: 'tributary_events_written_total',
-      help: 'Events committed to Postgres, by source (after collapsing duplicates inside a batch).',
+      help: 'Events committed to Postgres, by source (an event merged with another of its batch counts too; one the database refused does not).',
       labelNames: ['source'] as const,
       registers: [registry],
     }),

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const handle = await connectDatabase({ ...config, logger });
   try {
-    await migrateToLatest(handle.db as never, handle.pool, logger);
+    await migrateToLatest(handle, logger);
     logger.info('migrations are up to date');
   } finally {
     await handle.close();

@@ -1,22 +1,83 @@
+import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { CoreDatabase } from './db/schema.js';
+import type { FeedContext, FeedDefinition, TableSpec } from './feed.js';
+import { makeReject, type Reject } from './ingest/reject.js';
 import type { SourceStatus } from './status/source-status.js';
 import type { BatchWriter } from './writer/batch-writer.js';
-import type { Reject } from './ingest/reject.js';
+import type { WriterPool } from './writer/writer-pool.js';
 
-/** What every connector gets from the composition root besides its own writer(s). */
-export interface IngestContext {
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly status: SourceStatus;
+export interface FeedContextDeps {
+  readonly db: Kysely<CoreDatabase>;
+  readonly writers: WriterPool;
+  /** The ingest_rejects writer every feed shares. */
   readonly rejects: BatchWriter<Reject>;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly status: SourceStatus;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
+  readonly signal: AbortSignal;
 }
 
-/** Store rejects and count them. */
-export function reportRejects(ctx: IngestContext, rejects: readonly Reject[]): void {
-  if (rejects.length === 0) return;
-  ctx.metrics.eventsRejected.inc({ source: ctx.status.source }, rejects.length);
-  ctx.rejects.add(rejects);
-  ctx.logger.debug({ count: rejects.length, reason: rejects[0]?.reason }, 'rejected input');
+/**
+ * A feed's context and the writers of its tables. The bookkeeping of every feed is here, once:
+ * events received and written (status and metrics), ingest lag, rejects (counted and stored), and
+ * rows the database refused (rejects with the reason).
+ */
+export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): { ctx: FeedContext; writers: BatchWriter<unknown>[] } {
+  const { metrics, status, logger } = deps;
+  const source = def.source;
+  // Bound once, not looked up by label for each of the thousands of rows in a batch.
+  const lag = metrics.ingestLag.labels({ source });
+  const rejected = metrics.eventsRejected.labels({ source });
+
+  const reject = (rejects: readonly Reject[]): void => {
+    if (rejects.length === 0) return;
+    rejected.inc(rejects.length);
+    deps.rejects.add(rejects);
+    logger.debug({ count: rejects.length, reason: rejects[0]?.reason }, 'rejected input');
+  };
+
+  const written = <Row>(table: TableSpec<Row>, rows: readonly Row[]): void => {
+    status.written(rows.length);
+    const now = Date.now();
+    for (const row of rows) {
+      const t = table.eventTimeMs(row);
+      if (t !== null) lag.observe(Math.max(0, now - t) / 1000);
+    }
+  };
+
+  const byTable = new Map<TableSpec<unknown>, BatchWriter<unknown>>();
+  for (const table of def.tables) {
+    const writer = deps.writers.create<unknown>(source, {
+      name: table.name,
+      maxInFlight: table.maxInFlight,
+      collapse: table.collapse,
+      write: (rows) => table.write(deps.db, rows),
+      onWritten: (rows) => written(table, rows),
+      onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
+    });
+    byTable.set(table, writer);
+  }
+
+  const ctx: FeedContext = {
+    source,
+    logger,
+    metrics,
+    status,
+    reconnect: deps.reconnect,
+    db: deps.db,
+    signal: deps.signal,
+    add<Row>(table: TableSpec<Row>, rows: readonly Row[]) {
+      if (rows.length === 0) return;
+      const writer = byTable.get(table as TableSpec<unknown>);
+      if (!writer) throw new Error(`feed "${source}" writes to ${table.name}, which its definition does not list in tables`);
+      status.eventsParsed(rows.length);
+      writer.add(rows);
+    },
+    reject,
+    written,
+  };
+  return { ctx, writers: [...byTable.values()] };
 }

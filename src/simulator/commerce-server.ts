@@ -1,12 +1,12 @@
 /**
- * A fake store backend (seed 002, "WebSocket Real-time Updates") on loopback: a REST login
+ * A fake store backend (its documentation's "WebSocket Real-time Updates") on loopback: a REST login
  * that sets session cookies, and a cookie-authenticated WebSocket at `/ws`.
  *
  * Flow a client must follow: POST JSON credentials to /api/auth/login -> keep EVERY cookie
  * of the `Set-Cookie` headers -> upgrade /ws with them in `Cookie` -> receive `connected` ->
  * `subscribe` per channel -> events `{event, data, timestamp}` for subscribed channels.
  *
- * Choices the seed leaves open (it names none of these):
+ * Choices the documentation leaves open (it names none of these):
  * - login path `/api/auth/login`, cookie `connect.sid` (express-session's default name, value
  *   in its `s%3A<id>.<signature>` shape) plus `csrf`; by default the upgrade needs BOTH, so
  *   a client that keeps only the first Set-Cookie fails the way it would against a stricter
@@ -362,15 +362,15 @@ function at<T>(list: readonly T[], i: number): T {
   return value;
 }
 
-/** Money with 2 decimals, as the seed's `99.99`. */
+/** Money with 2 decimals, as the documentation's `99.99`. */
 function money(cents: number): number {
   return Math.round(cents) / 100;
 }
 
 /**
- * A store event like the seed's examples: `created` carries the full record, `updated` the
+ * A store event like the documentation's examples: `created` carries the full record, `updated` the
  * full record plus `changed_fields` (values equal to the record's), `deleted` the id and
- * the record's natural key (the seed shows no delete payload; this is our guess, so a
+ * the record's natural key (the documentation shows no delete payload; this is our guess, so a
  * consumer must need nothing beyond `id`). Deterministic in (entity, action, id, i):
  * `i` is the revision, so successive updates of one id change its state.
  */

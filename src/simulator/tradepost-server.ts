@@ -1,11 +1,11 @@
 /**
  * A fake TradePost TPX socket (`wss://platform-api.tradepost.co/ws`) on loopback, following
- * seed 001 to the letter where it speaks, and making documented choices where it is silent.
+ * TradePost's TPX documentation to the letter where it speaks, and making documented choices where it is silent.
  *
  * Per connection: CONNECTED --authenticate(valid key)--> AUTHENTICATED --subscribe--> rooms
  * accumulate. Every envelope from the server is `{msg_type, sent_at (epoch ms), payload?}`.
  *
- * Choices the seed leaves open (ours, not documented upstream):
+ * Choices the documentation leaves open (ours, not documented upstream):
  * - an auth failure sends the `error` and then closes the socket with 1008 (policy violation);
  * - `authenticate` without a string `payload.token` is an invalid key (AUTH_INVALID_API_KEY);
  * - a subscribe naming unknown rooms gets INVALID_ROOM (the names are in `error`), and then
@@ -21,7 +21,7 @@ import type { RawData, WebSocket } from 'ws';
 import { RestartableServer, refuseUpgrade } from './restartable-server.js';
 import { Waiters } from './waiters.js';
 
-/** Every room of seed 001 except ALL; these are also the 11 event message types. */
+/** Every room TradePost's TPX documentation lists except ALL; these are also the 11 event message types. */
 export const TRADEPOST_EVENT_TYPES = [
   'BID_REQUEST',
   'BID_OUTBID',
@@ -397,10 +397,10 @@ function pickAt<T>(list: readonly T[], i: number): T {
 }
 
 /**
- * A realistic TPX event payload modelled on seed 001's BID_REQUEST: the fields shared by
+ * A realistic TPX event payload modelled on the BID_REQUEST example of TradePost's documentation: the fields shared by
  * every message type (conversation_id, reference_*, asset_*, external_ids, config_details,
  * item_details) plus a few type-specific fields. The type-specific names are our guess (the
- * seed shows only BID_REQUEST); a consumer must store them raw, not depend on them.
+ * documentation shows only BID_REQUEST); a consumer must store them raw, not depend on them.
  * Deterministic in (msgType, conversationId, i): no clock or randomness is read.
  */
 export function makeTradePostPayload(msgType: string, conversationId: string, i: number): Record<string, unknown> {

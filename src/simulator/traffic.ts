@@ -112,7 +112,7 @@ function malformedFrame(valid: string): string {
 
 type Conversation = { id: string; script: TradePostEventType[]; step: number };
 
-/** A conversation's message sequence; all share one conversation_id (research notes B). */
+/** A conversation's message sequence; all share one conversation_id (TradePost conversations carry several messages). */
 function newConversation(): Conversation {
   const id = randomUUID();
   const isOffer = makeTradePostPayload('BID_REQUEST', id, 0).reference_type === 'INSTANT_CASH_OFFER';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { FeedDefinition } from '../../src/core/feed.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 
 export interface TestApp extends App {
@@ -23,7 +24,8 @@ export const TEST_ENV = {
   INSTANCE_ID: 'test',
 } as const;
 
-export async function startTestApp(env: Record<string, string | undefined>): Promise<TestApp> {
+/** `feeds`: the definitions to run instead of the product's list (e.g. a test's own toy feed). */
+export async function startTestApp(env: Record<string, string | undefined>, feeds?: readonly FeedDefinition[]): Promise<TestApp> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -35,7 +37,7 @@ export async function startTestApp(env: Record<string, string | undefined>): Pro
   // Each app gets its own DATA_DIR unless the test shares one on purpose (the spool lives there).
   const config = loadConfig({ ...TEST_ENV, DATA_DIR: mkdtempSync(join(tmpdir(), 'tributary-test-')), ...env });
   const logger = createLogger(config.logLevel, sink);
-  const app = createApp(config, logger);
+  const app = createApp(config, logger, feeds);
   await app.start();
   return Object.assign(app, { logs, logger });
 }

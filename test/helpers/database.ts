@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { migrateToLatest } from '../../src/core/db/migrate.js';
-import type { Database } from '../../src/core/db/schema.js';
+import type { Database } from '../../src/feeds/index.js';
 import { createLogger } from '../../src/logger.js';
 
 export interface TestDatabase {
@@ -47,7 +47,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url,
     db,
     pool,
-    migrate: () => migrateToLatest(db as never, pool, createLogger('silent')),
+    migrate: () => migrateToLatest({ db, pool }, createLogger('silent')),
     async close() {
       await db.destroy();
       if (dropName) {

@@ -4,13 +4,9 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { createCommerceConnector } from '../../src/feeds/commerce/session.js';
-import type { CommerceEventRow } from '../../src/feeds/commerce/parse.js';
-import type { IngestContext } from '../../src/core/feed-context.js';
+import { fakeFeedContext } from '../helpers/feed-context.js';
 import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
 import { COMMERCE_CHANNELS, FakeCommerceServer, makeCommerceEvent, type CommerceEntity } from '../../src/simulator/commerce-server.js';
-import { SourceStatus } from '../../src/core/status/source-status.js';
-import type { BatchWriter } from '../../src/core/writer/batch-writer.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -252,7 +248,7 @@ describe('store feed failures', () => {
 });
 
 describe('store connector keepalive', () => {
-  /** A minimal IngestContext: the connector alone, with a short ping interval. */
+  /** The connector alone, on a context without the core, with a short ping interval. */
   function harness() {
     const logs: string[] = [];
     const sink = new Writable({
@@ -261,17 +257,8 @@ describe('store connector keepalive', () => {
         done();
       },
     });
-    const metrics = createMetrics();
-    const ctx: IngestContext = {
-      logger: createLogger('debug', sink),
-      metrics,
-      status: new SourceStatus('commerce', metrics),
-      rejects: { add: () => undefined } as unknown as IngestContext['rejects'],
-      reconnect: { baseMs: 20, maxMs: 200 },
-    };
-    const events: CommerceEventRow[] = [];
-    const writer = { add: (rows: readonly CommerceEventRow[]) => events.push(...rows) } as unknown as BatchWriter<CommerceEventRow>;
-    return { ctx, logs, events, writer };
+    const { ctx, added: events } = fakeFeedContext('commerce', { logger: createLogger('debug', sink) });
+    return { ctx, logs, events };
   }
 
   it('sends {"type":"ping"} every interval and the answered pings keep the one connection', async () => {
@@ -286,7 +273,6 @@ describe('store connector keepalive', () => {
         pingIntervalMs: 100,
       },
       h.ctx,
-      h.writer,
     );
     connector.start();
     try {
@@ -313,7 +299,7 @@ describe('store connector keepalive', () => {
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     const h = harness();
     const port = (wss.address() as AddressInfo).port;
-    const connector = createCommerceConnector({ wsUrl: `ws://127.0.0.1:${port}/ws`, cookie: 'a=b', channels: ['order_changes'], pingIntervalMs: 100 }, h.ctx, h.writer);
+    const connector = createCommerceConnector({ wsUrl: `ws://127.0.0.1:${port}/ws`, cookie: 'a=b', channels: ['order_changes'], pingIntervalMs: 100 }, h.ctx);
     connector.start();
     try {
       await waitFor(() => connections >= 2, 'a reconnect after the unanswered ping', 10_000);

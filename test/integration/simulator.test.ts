@@ -135,7 +135,7 @@ describe('event factories', () => {
     expect(makeListingDelete(3, { timeSec: 1_765_043_900, partial: true }).payload).toEqual({ id: listingIdFor(3) });
   });
 
-  it('makes TradePost payloads and webhook envelopes shaped like seed 001', () => {
+  it('makes TradePost payloads and webhook envelopes shaped like TradePost\'s documentation', () => {
     const p = makeTradePostPayload('BID_REQUEST', 'conv-1', 0);
     expect(p).toMatchObject({ conversation_id: 'conv-1', asset_type: expect.any(String), reference_id: expect.any(String) });
     for (const key of ['external_ids', 'asset_details', 'config_details', 'item_details']) expect(p).toHaveProperty(key);
@@ -146,7 +146,7 @@ describe('event factories', () => {
     expect(body.msg_id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('makes store events like seed 002, updates with changed_fields', () => {
+  it('makes store events like the store backend\'s documentation, updates with changed_fields', () => {
     const e = makeCommerceEvent('order', 'updated', 123, 1);
     expect(e.event).toBe('order:updated');
     expect(e.data).toMatchObject({ id: 123, currency: 'USD', changed_fields: { status: expect.any(String) } });

@@ -2,14 +2,12 @@ import { request } from 'node:http';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/core/db/schema.js';
+import type { CoreDatabase } from '../../src/core/db/schema.js';
 import { HttpServer } from '../../src/core/http/server.js';
-import { registerTradePostWebhook } from '../../src/feeds/tradepost/webhook.js';
-import type { IngestContext } from '../../src/core/feed-context.js';
+import { tradePostWebhookRoute } from '../../src/feeds/tradepost/webhook.js';
+import { fakeFeedContext } from '../helpers/feed-context.js';
 import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
 import { FakeTradePostServer, makeTradePostPayload, makeWebhookBody } from '../../src/simulator/tradepost-server.js';
-import { SourceStatus } from '../../src/core/status/source-status.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -227,19 +225,13 @@ describe('TradePost feed end to end', () => {
 
 describe('TradePost webhook without a database', () => {
   it('answers 503 (with Retry-After) when the write cannot be committed, so TradePost retries', async () => {
-    const metrics = createMetrics();
     const logger = createLogger('silent');
     // Nothing listens on port 1: every connection attempt is refused at once.
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none' }) }) });
-    const ctx: IngestContext = {
-      logger,
-      metrics,
-      status: new SourceStatus('tradepost', metrics),
-      rejects: { add: () => undefined } as unknown as IngestContext['rejects'],
-      reconnect: { baseMs: 20, maxMs: 200 },
-    };
-    const http = new HttpServer({ host: '127.0.0.1', port: 0, logger, metrics, readiness: async () => ({ ready: false, body: {} }) });
-    registerTradePostWebhook(http, { secret: SECRET, db, ctx });
+    const db = new Kysely<CoreDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none' }) }) });
+    const { ctx } = fakeFeedContext('tradepost', { logger, db });
+    const http = new HttpServer({ host: '127.0.0.1', port: 0, logger, metrics: ctx.metrics, readiness: async () => ({ ready: false, body: {} }) });
+    const route = tradePostWebhookRoute({ secret: SECRET, ctx });
+    http.route(route.method, route.path, route.handler);
     await http.start();
     try {
       const res = await fetch(`http://127.0.0.1:${http.port}/webhooks/tradepost`, {
@@ -301,7 +293,7 @@ describe('TradePost auth and room failures', () => {
     await app.stop();
   });
 
-  it('no valid room: an error log naming the configured rooms, and the maximum backoff', async () => {
+  it('no valid room: state config_error (not auth_failed), an error log naming the configured rooms, and the maximum backoff', async () => {
     const app = await startTestApp({
       DATABASE_URL: tdb.url,
       TRADEPOST_API_KEY: API_KEY,
@@ -310,11 +302,36 @@ describe('TradePost auth and room failures', () => {
       RECONNECT_MAX_MS: '2000',
     });
     apps.push(app);
-    await waitFor(() => app.statuses.get('tradepost')?.state === 'auth_failed', 'state auth_failed');
+    const status = () => app.statuses.get('tradepost');
+    await waitFor(() => status()?.state === 'config_error', 'state config_error');
+    expect(status()?.lastError).toMatch(/^NO_VALID_ROOMS: /);
     const logs = app.logs.join('');
     expect(logs).toMatch(/"code":"INVALID_ROOM".*"rooms":\["NOT_A_ROOM"\]/);
     expect(logs).toMatch(/"code":"NO_VALID_ROOMS".*"rooms":\["NOT_A_ROOM"\]/);
     expect(logs).not.toContain(API_KEY);
+    // The wait before the next attempt is the maximum (2000 ms), not the 20 ms base.
+    const attempts = server.authAttempts;
+    const since = Date.now();
+    await server.waitForAuthAttempts(attempts + 1, 5_000);
+    expect(Date.now() - since).toBeGreaterThanOrEqual(1_000);
+    await app.stop();
+  });
+
+  it('one invalid room among valid ones: state config_error, yet the valid rooms are stored', async () => {
+    const app = await startTestApp({
+      DATABASE_URL: tdb.url,
+      TRADEPOST_API_KEY: API_KEY,
+      TRADEPOST_URL: server.url,
+      TRADEPOST_ROOMS: 'NOT_A_ROOM,BID_REQUEST',
+    });
+    apps.push(app);
+    const status = () => app.statuses.get('tradepost');
+    await waitFor(() => status()?.state === 'config_error', 'state config_error');
+    expect(status()?.lastError).toMatch(/^INVALID_ROOM: .*NOT_A_ROOM/);
+    const conv = conversation();
+    expect(server.publish('BID_REQUEST', makeTradePostPayload('BID_REQUEST', conv, 0))).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await rowsOf(tdb, conv)).length === 1, 'the valid room\'s message stored');
+    expect(status()?.state).toBe('config_error');
     await app.stop();
   });
 });

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { extractListingColumns, mergeListingRows, toListingRow } from '../../src/feeds/bptf/listing-row.js';
-import { parseBptfFrame, rawPayloadText, type ParsedFrame } from '../../src/feeds/bptf/parse.js';
+import { extractListingColumns } from '../../src/feeds/bptf/listing-columns.js';
+import { rawPayloadText, type ParsedFrame } from '../../src/feeds/bptf/listing-event.js';
+import { mergeListingRows, toListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
 import { encodeListingBatch } from '../../src/feeds/bptf/store.js';
 import { makeListingDelete, makeListingUpdate } from '../../src/simulator/bptf-events.js';
 

@@ -29,7 +29,7 @@ describe('parseBptfFrame', () => {
   });
 
   it('decodes the event time from the ObjectId (first 4 bytes, seconds)', () => {
-    // 0x69346e78 = 1765043832 = 2025-12-06T17:57:12Z (research notes A5)
+    // 0x69346e78 = 1765043832 = 2025-12-06T17:57:12Z (a real captured event)
     expect(objectIdTimeMs('69346e7883418419600ebe14')).toBe(1765043832_000);
     const r = parseBptfFrame(JSON.stringify(fixture[0]));
     expect(new Date(r.listings[0]!.eventTimeMs).toISOString()).toBe('2025-12-06T17:57:12.000Z');

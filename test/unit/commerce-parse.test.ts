@@ -6,7 +6,7 @@ import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
 
 const RECEIVED = 1_769_400_000_000;
 
-/** The seed's order:updated example, verbatim. */
+/** The order:updated example of the store backend's documentation, verbatim. */
 const SEED_ORDER_UPDATED = `{
   "event": "order:updated",
   "data": {
@@ -45,7 +45,7 @@ describe('parseCommerceFrame: control messages', () => {
 });
 
 describe('parseCommerceFrame: events', () => {
-  it('turns the seed order:updated into a row', () => {
+  it('turns the documented order:updated example into a row', () => {
     const row = eventRow(parseCommerceFrame(SEED_ORDER_UPDATED, RECEIVED));
     const data = (JSON.parse(SEED_ORDER_UPDATED) as { data: Record<string, unknown> }).data;
     expect(row).toEqual({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { extractListingColumns, mergeListingRows, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { extractListingColumns } from '../../src/feeds/bptf/listing-columns.js';
+import { mergeListingRows, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 
 const row = (eventId: string, deleted: boolean, full: boolean): ListingRow => ({
   id: 'L',

@@ -6,7 +6,7 @@ import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
 const RECEIVED = 1_767_000_000_000;
 const CONV = '550e8400-e29b-41d4-a716-446655440000';
 
-/** The seed's BID_REQUEST example, verbatim. */
+/** The BID_REQUEST example of TradePost's TPX documentation, verbatim. */
 const SEED_BID_REQUEST = `{
 "msg_type": "BID_REQUEST",
 "sent_at": 1704067200000,
@@ -52,7 +52,7 @@ describe('parseTradePostFrame: control messages', () => {
 });
 
 describe('parseTradePostFrame: events', () => {
-  it('turns the seed BID_REQUEST into a row (sent_at in ms)', () => {
+  it('turns the documented BID_REQUEST example into a row (sent_at in ms)', () => {
     const row = eventRow(parseTradePostFrame(SEED_BID_REQUEST, RECEIVED));
     const payload = (JSON.parse(SEED_BID_REQUEST) as { payload: Record<string, unknown> }).payload;
     expect(row).toEqual({

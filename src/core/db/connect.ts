@@ -2,10 +2,10 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../../logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
-import type { Database } from './schema.js';
+import type { CoreDatabase } from './schema.js';
 
 export interface DatabaseHandle {
-  readonly db: Kysely<Database>;
+  readonly db: Kysely<CoreDatabase>;
   readonly pool: pg.Pool;
   /** Connection string in use (the embedded server's when DATABASE_URL is unset). May hold a password: log with redactUrl. */
   readonly url: string;
@@ -48,7 +48,7 @@ export async function connectDatabase(opts: {
   // pg-pool listens for errors only on idle clients; a checked-out client whose connection dies between
   // two queries would emit an unhandled 'error' and crash the process. Its queries fail and are retried.
   pool.on('connect', (client) => client.on('error', (err) => opts.logger.warn({ err }, 'database connection lost')));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<CoreDatabase>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
     db,

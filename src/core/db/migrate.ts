@@ -3,6 +3,8 @@ import type pg from 'pg';
 import { migrations } from '../../../migrations/index.js';
 import { RetryableError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { delay } from '../../util/delay.js';
 
 /** Advisory lock key that serialises migrations across processes ("tributary" in ASCII, truncated). */
 const MIGRATION_LOCK_KEY = 0x7472_6962;
@@ -12,7 +14,12 @@ const MIGRATION_LOCK_KEY = 0x7472_6962;
  * lock, the whole run (including the creation of Kysely's bookkeeping tables, which can race) happens
  * under a session advisory lock on a dedicated connection.
  */
-export async function migrateToLatest(db: Kysely<unknown>, pool: pg.Pool, logger: Logger): Promise<void> {
+export async function migrateToLatest(
+  // Kysely's Migrator takes Kysely<any>: migrations are frozen in time and know no app schema type.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  { db, pool }: { readonly db: Kysely<any>; readonly pool: pg.Pool },
+  logger: Logger,
+): Promise<void> {
   const client = await pool.connect();
   let result: MigrationResultSet;
   try {
@@ -35,4 +42,29 @@ export async function migrateToLatest(db: Kysely<unknown>, pool: pg.Pool, logger
       cause: result.error,
     });
   }
+}
+
+/**
+ * Migrations before anything is written: retried with backoff while the database is unreachable,
+ * until `signal` aborts (then it returns false). The first failure is logged with its stack, the
+ * later ones as one line each.
+ */
+export async function migrateWithRetry(
+  handle: Parameters<typeof migrateToLatest>[0],
+  logger: Logger,
+  retry: { readonly baseMs: number; readonly maxMs: number; readonly signal: AbortSignal },
+): Promise<boolean> {
+  for (let attempt = 0; !retry.signal.aborted; attempt++) {
+    try {
+      await migrateToLatest(handle, logger);
+      return true;
+    } catch (err) {
+      if (retry.signal.aborted) break;
+      const wait = backoffDelay(attempt, retry.baseMs, retry.maxMs);
+      if (attempt === 0) logger.error({ err, retry_in_ms: wait }, 'could not apply migrations; retrying');
+      else logger.warn({ error: (err as Error).message, attempt, retry_in_ms: wait }, 'could not apply migrations; retrying');
+      await delay(wait, retry.signal);
+    }
+  }
+  return false;
 }

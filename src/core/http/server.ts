@@ -22,7 +22,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /**
  * The operations server: GET /healthz, GET /readyz, GET /metrics, plus routes added by features
- * (POST /webhooks/tradepost). Plain node:http: four routes do not need a framework.
+ * (a feed's webhook). Plain node:http: a handful of routes do not need a framework.
  */
 export class HttpServer {
   readonly #o: HttpServerOptions;

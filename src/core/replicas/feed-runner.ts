@@ -1,5 +1,5 @@
 import type { ReplicaMode } from '../../config.js';
-import type { Connector } from '../connector.js';
+import type { Connector } from '../feed.js';
 import type { Logger } from '../../logger.js';
 import type { SourceStatus } from '../status/source-status.js';
 import { LeaderLock } from './leader-lock.js';
@@ -17,6 +17,8 @@ export class FeedRunner {
   constructor(
     private readonly opts: {
       readonly source: string;
+      /** Second key of the feed's advisory lock. */
+      readonly lockId: number;
       readonly mode: ReplicaMode;
       /** The lock needs a real server session; on the embedded database there is one process anyway. */
       readonly lockUrl: string | undefined;
@@ -41,6 +43,7 @@ export class FeedRunner {
     this.#lock = new LeaderLock({
       url: lockUrl,
       feed: source,
+      lockId: this.opts.lockId,
       logger: logger.child({ component: 'leader-lock' }),
       pollMs: this.opts.pollMs,
       onAcquire: () => this.#run(),

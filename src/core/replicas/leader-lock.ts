@@ -22,12 +22,13 @@ import { delay } from '../../util/delay.js';
 
 /** Namespace of tributary's advisory locks (first key of the two-int4 form): "trib" in ASCII. */
 const LOCK_NAMESPACE = 0x7472_6962;
-/** The second key, per feed. */
-export const FEED_LOCK_IDS: Readonly<Record<string, number>> = { bptf: 1, tradepost: 2, commerce: 3 };
 
 export interface LeaderLockOptions {
   readonly url: string;
+  /** The feed's name, for the lock session's application_name. */
   readonly feed: string;
+  /** The second key of the lock: the feed definition's lockId (unique among feeds). */
+  readonly lockId: number;
   readonly logger: Logger;
   /** Poll and heartbeat period (ms). */
   readonly pollMs?: number;
@@ -47,10 +48,6 @@ export class LeaderLock {
     this.#o = options;
   }
 
-  get leading(): boolean {
-    return this.#leading;
-  }
-
   start(): void {
     this.#loop ??= this.#run();
   }
@@ -62,14 +59,10 @@ export class LeaderLock {
     const client = this.#client;
     this.#client = undefined;
     if (client) {
-      if (this.#holding) await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_NAMESPACE, this.#lockId()]).catch(() => undefined);
+      if (this.#holding) await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_NAMESPACE, this.#o.lockId]).catch(() => undefined);
       await client.end().catch(() => undefined);
     }
     this.#holding = false;
-  }
-
-  #lockId(): number {
-    return FEED_LOCK_IDS[this.#o.feed] ?? 0;
   }
 
   async #run(): Promise<void> {
@@ -83,7 +76,7 @@ export class LeaderLock {
         if (this.#holding) {
           await client.query('SELECT 1');
         } else {
-          const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_NAMESPACE, this.#lockId()]);
+          const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_NAMESPACE, this.#o.lockId]);
           if (r.rows[0]?.ok) {
             this.#holding = true;
             if (!this.#leading) {

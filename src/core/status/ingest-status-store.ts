@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { CoreDatabase } from '../db/schema.js';
 
 export interface StatusRow {
   source: string;
@@ -15,7 +15,7 @@ export interface StatusRow {
   lastError: string | null;
 }
 
-export async function upsertStatus(db: Kysely<Database>, rows: readonly StatusRow[]): Promise<void> {
+export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly StatusRow[]): Promise<void> {
   if (rows.length === 0) return;
   await db
     .insertInto('ingest_status')

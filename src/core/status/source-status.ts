@@ -1,8 +1,6 @@
 import type { Metrics } from '../../metrics.js';
+import { CONNECTION_STATES, type ConnectionState } from '../transport/reconnecting-socket.js';
 import type { StatusRow } from './ingest-status-store.js';
-
-export const CONNECTION_STATES = ['connecting', 'connected', 'backoff', 'auth_failed', 'stopped'] as const;
-export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
 /**
  * In-memory status of one source on this replica: what `ingest_status`, `/readyz` and the

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { CoreDatabase } from '../db/schema.js';
 import type { Logger } from '../../logger.js';
 import { upsertStatus } from './ingest-status-store.js';
 import type { SourceStatus } from './source-status.js';
@@ -13,7 +13,7 @@ export class StatusReporter {
   #running: Promise<void> | undefined;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<CoreDatabase>,
     private readonly statuses: () => readonly SourceStatus[],
     private readonly instance: string,
     private readonly logger: Logger,

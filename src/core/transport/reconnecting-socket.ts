@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
+import { AuthError, UpstreamConfigError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { ConnectionState } from '../status/source-status.js';
 import { backoffDelay } from '../../util/backoff.js';
 import { delay } from '../../util/delay.js';
 
@@ -9,7 +9,8 @@ import { delay } from '../../util/delay.js';
  *
  * - Backoff: exponential with full jitter between reconnect.baseMs and reconnect.maxMs; the attempt
  *   count resets once a connection has stayed up for STABLE_AFTER_MS without the session failing it.
- *   An auth failure waits the maximum backoff: hammering does not fix a bad key.
+ *   A failure typed AuthError (state auth_failed) or UpstreamConfigError (state config_error) waits
+ *   the maximum backoff: hammering does not fix a bad key or a bad setting.
  * - Liveness: a protocol ping every pingIntervalMs, and terminate() when its pong has not come back by
  *   the next ping; plus an optional silence watchdog (stallMs) for sockets that stay open but stop
  *   sending data (a pong does not count as data).
@@ -21,6 +22,21 @@ import { delay } from '../../util/delay.js';
  * nothing about any upstream's messages.
  */
 
+export const CONNECTION_STATES = ['connecting', 'connected', 'backoff', 'auth_failed', 'config_error', 'stopped'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/** The upstream refused us, not the network: a retry soon cannot help, so wait the maximum. */
+function waitsMaximum(error: Error | undefined): boolean {
+  return error instanceof AuthError || error instanceof UpstreamConfigError;
+}
+
+/** The state a failure leaves the connection in while it waits to reconnect. */
+function stateAfter(error: Error | undefined): ConnectionState {
+  if (error instanceof AuthError) return 'auth_failed';
+  if (error instanceof UpstreamConfigError) return 'config_error';
+  return 'backoff';
+}
+
 /** What a session may do with its connection. */
 export interface SessionControl {
   /** JSON-encode and send. Silently skipped when the socket is not open. */
@@ -29,8 +45,13 @@ export interface SessionControl {
   ready(): void;
   /** Reset the silence watchdog without a data frame (e.g. an application-level ping). */
   alive(): void;
-  /** Drop this connection and reconnect after backoff. `authFailed`: state auth_failed, wait the maximum. */
-  fail(reason: string, opts?: { authFailed?: boolean }): void;
+  /**
+   * Drop this connection and reconnect after backoff. An AuthError or UpstreamConfigError sets the
+   * matching state and waits the maximum backoff; anything else (a plain reason) the usual backoff.
+   */
+  fail(reason: string | Error): void;
+  /** The connection stays up, but the upstream refused part of our settings: state config_error. */
+  degraded(error: UpstreamConfigError): void;
   readonly logger: Logger;
 }
 
@@ -51,7 +72,7 @@ export interface ReconnectingSocketOptions {
   readonly source: string;
   readonly logger: Logger;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
-  /** Called before every connection attempt, e.g. to log in. A throw counts as a failed attempt. */
+  /** Called before every connection attempt, e.g. to log in. A throw counts as a failed attempt (typed as for SessionControl.fail). */
   readonly prepare: (signal: AbortSignal) => Promise<PreparedConnection>;
   readonly createSession: () => Session;
   readonly onState: (state: ConnectionState, error?: string) => void;
@@ -63,7 +84,7 @@ export interface ReconnectingSocketOptions {
   readonly pingIntervalMs?: number;
   readonly handshakeTimeoutMs?: number;
   readonly closeTimeoutMs?: number;
-  /** Largest frame accepted (bytes); real backpack.tf frames exceed 1 MiB. */
+  /** Largest frame accepted (bytes); some upstreams send frames over 1 MiB. */
   readonly maxPayload?: number;
   /** Aborting it stops the socket like stop() (close handshake, no more reconnects). */
   readonly signal?: AbortSignal;
@@ -79,7 +100,8 @@ const DEFAULT_MAX_PAYLOAD = 256 * 1024 * 1024;
 interface Outcome {
   /** The session failed the connection (limit notice, auth error) or it never opened. */
   failed: boolean;
-  authFailed: boolean;
+  /** Why, when the session or prepare() said so with an error: decides the state and the wait. */
+  error?: Error;
   stable: boolean;
 }
 
@@ -89,9 +111,11 @@ export class ReconnectingSocket {
   #loop: Promise<void> | undefined;
   #closeCurrent: (() => void) | undefined;
 
+  readonly #onAbort = () => void this.stop();
+
   constructor(options: ReconnectingSocketOptions) {
     this.#o = options;
-    options.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   start(): void {
@@ -102,6 +126,8 @@ export class ReconnectingSocket {
 
   /** Close with a handshake, wait for the server's reply (bounded), stop reconnecting. */
   async stop(): Promise<void> {
+    // A socket per leadership term: a long-lived signal must not collect one listener per term.
+    this.#o.signal?.removeEventListener('abort', this.#onAbort);
     this.#abort.abort();
     this.#closeCurrent?.();
     await this.#loop;
@@ -119,15 +145,15 @@ export class ReconnectingSocket {
         if (signal.aborted) break;
         outcome = await this.#connectOnce(prepared);
       } catch (err) {
-        const authFailed = (err as { authFailed?: boolean }).authFailed === true;
-        logger[authFailed ? 'error' : 'warn']({ err }, 'could not prepare the connection');
-        this.#o.onState(authFailed ? 'auth_failed' : 'backoff', (err as Error).message);
-        outcome = { failed: true, authFailed, stable: false };
+        const error = err instanceof Error ? err : new Error(String(err));
+        logger[waitsMaximum(error) ? 'error' : 'warn']({ err: error }, 'could not prepare the connection');
+        this.#o.onState(stateAfter(error), error.message);
+        outcome = { failed: true, error, stable: false };
       }
       if (signal.aborted) break;
       attempt = outcome.stable && !outcome.failed ? 0 : attempt + 1;
-      const wait = outcome.authFailed ? reconnect.maxMs : backoffDelay(attempt, reconnect.baseMs, reconnect.maxMs);
-      this.#o.onState(outcome.authFailed ? 'auth_failed' : 'backoff');
+      const wait = waitsMaximum(outcome.error) ? reconnect.maxMs : backoffDelay(attempt, reconnect.baseMs, reconnect.maxMs);
+      this.#o.onState(stateAfter(outcome.error));
       this.#o.onReconnect?.();
       logger.info({ attempt, delay_ms: wait }, 'reconnecting after delay');
       await delay(wait, signal);
@@ -143,10 +169,10 @@ export class ReconnectingSocket {
         headers: prepared.headers,
         handshakeTimeout: o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
         maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-        // Compression's native zlib memory grew without bound for one high-volume consumer (research A8).
+        // Off: permessage-deflate's native zlib memory is known to grow without bound under a high message rate.
         perMessageDeflate: false,
       });
-      const outcome: Outcome = { failed: false, authFailed: false, stable: false };
+      const outcome: Outcome = { failed: false, stable: false };
       let openedAt = 0;
       let pingTimer: NodeJS.Timeout | undefined;
       let stallTimer: NodeJS.Timeout | undefined;
@@ -159,8 +185,9 @@ export class ReconnectingSocket {
         if (!o.stallMs) return;
         clearTimeout(stallTimer);
         stallTimer = setTimeout(() => {
+          // A liveness failure, not the session's: a connection that was stable before it went
+          // silent still resets the backoff (the close handler judges by how long it was up).
           logger.warn({ stall_ms: o.stallMs }, 'no data from upstream; dropping the socket');
-          outcome.failed = true;
           ws.terminate();
         }, o.stallMs);
       };
@@ -174,11 +201,17 @@ export class ReconnectingSocket {
           o.onState('connected');
         },
         alive: armStall,
-        fail(reason, opts) {
+        degraded(error) {
+          o.onState(stateAfter(error), error.message);
+        },
+        fail(reason) {
           outcome.failed = true;
-          outcome.authFailed ||= opts?.authFailed === true;
-          if (opts?.authFailed) o.onState('auth_failed', reason);
-          logger.warn({ reason }, 'session failed; reconnecting');
+          if (reason instanceof Error) {
+            // The first typed failure decides the state and the wait.
+            outcome.error ??= reason;
+            o.onState(stateAfter(outcome.error), reason.message);
+          }
+          logger.warn({ reason: reason instanceof Error ? reason.message : reason }, 'session failed; reconnecting');
           if (ws.readyState === WebSocket.OPEN) {
             ws.close(1000, 'reconnecting');
             closeTimer ??= setTimeout(() => ws.terminate(), o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
@@ -207,8 +240,8 @@ export class ReconnectingSocket {
         armStall();
         pingTimer = setInterval(() => {
           if (awaitingPong) {
+            // A liveness failure, as with the stall watchdog above.
             logger.warn('no pong to the last ping; terminating the socket');
-            outcome.failed = true;
             ws.terminate();
             return;
           }

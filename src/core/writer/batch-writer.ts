@@ -3,36 +3,34 @@
  * writes them in batches. Connectors call add() from their message handlers; add() never waits, so
  * reading a socket never pauses or drops while a write is in flight.
  *
- * States (of the writer as a whole):
- *   IDLE      nothing held.
- *   FILLING   rows buffered; a timer is armed to fire BATCH_MAX_WAIT_MS after the oldest buffered row arrived.
- *   WRITING   1..maxInFlight batches in flight; intake continues into the buffer meanwhile.
- *   RETRYING  a batch failed with a retryable error (database down, connection cut, timeout): it stays
- *             in flight and is retried with exponential backoff + full jitter (retry.baseMs..retry.maxMs)
- *             until it is written. Its rows are never dropped; they keep their place in the budget.
- *   DRAINING  stop() was called: the timer is ignored, everything buffered is written as fast as allowed.
- *   STOPPED   drain finished (or its deadline passed: rows still unwritten go to onAbandon).
+ * States (`#state`):
+ *   running   add() buffers rows. A batch of up to maxEvents of the oldest rows is dispatched when a
+ *             write slot is free and either maxEvents rows are buffered or the oldest has waited
+ *             maxWaitMs (a timer is armed for that moment). Up to maxInFlight batches are written at
+ *             once; the slots are a p-queue with that concurrency.
+ *   draining  drain() was called: every buffered row is due at once; nothing is replayed from the spool.
+ *   stopped   the drain finished, or its deadline passed: rows still unwritten are appended to the
+ *             spool (or, without room there, handed to onAbandon). add() hands rows to onOverflow.
  *
- * Transitions:
- *   add()                       IDLE -> FILLING; dispatch at once when the buffer holds maxEvents rows.
- *   timer fires                 FILLING -> WRITING with up to maxEvents of the oldest rows.
- *   write succeeds              release the rows' budget; dispatch again if more rows are due.
- *   write fails, retryable      -> RETRYING (same rows, same batch).
- *   write fails, bad data       the batch is split in halves until the offending row is alone; that
- *                               row goes to onBadRow (it becomes an ingest_rejects row), the rest is written.
- *   stop(deadline)              -> DRAINING -> STOPPED.
+ * What happens to a batch (in any state):
+ *   written             its rows' budget is released, onWritten is called, the next batch may start.
+ *   retryable failure   (database down, connection cut, timeout: see classifyPgError) it keeps its slot
+ *                       and is retried with exponential backoff + full jitter (retry.baseMs..retry.maxMs)
+ *                       until written, or until a drain's deadline passes (then its rows are abandoned as above).
+ *   bad data            the batch is split in halves until each offending row is alone; that row goes to
+ *                       onBadRow (it becomes an ingest_rejects row), the rest is written.
  *
  * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS over all writers). Rows that do not
  * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
- * which counts and logs them. REPLAYING: when memory is below half full and the last write succeeded,
- * the oldest spool segment is loaded and its rows written like any others; the segment is deleted once
- * all of them are committed. Rows unwritten at a drain's deadline are appended to the spool, so a
- * restart during an outage replays them.
+ * which counts and logs them. While running, with memory below half full and the last write
+ * successful, the oldest spool segment is loaded and its rows are written like any others; the
+ * segment is deleted once all of them are committed.
  *
  * Inside a batch, rows with the same key are collapsed with `merge` (one Postgres upsert statement
  * cannot touch one row twice) and sorted by key (concurrent batches locking rows in different orders
  * could deadlock). Correctness never depends on batch order: the SQL itself only lets newer data win.
  */
+import PQueue from 'p-queue';
 import { classifyPgError } from '../db/pg-errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
@@ -42,7 +40,7 @@ import type { BufferBudget } from './buffer-budget.js';
 import type { Spool, SpoolSegment } from './spool.js';
 
 export interface BatchWriterOptions<T> {
-  /** Label for logs and metrics, e.g. 'bptf_listings'. */
+  /** The table: the `writer` label of metrics (the logger is expected to carry it already). */
   readonly name: string;
   readonly maxEvents: number;
   /** Longest time (ms) a buffered row waits before its batch is dispatched. */
@@ -55,7 +53,7 @@ export interface BatchWriterOptions<T> {
   readonly collapse?: { key(row: T): string; merge(older: T, newer: T): T };
   /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
   readonly write: (rows: T[]) => Promise<void>;
-  /** Called after a commit with the rows as added (before collapsing). */
+  /** Called after a commit with the rows as added (before collapsing), less any the database refused. */
   readonly onWritten?: (rows: readonly T[]) => void;
   readonly onBadRow: (row: T, error: unknown) => void;
   readonly onOverflow: (rows: T[]) => void;
@@ -85,7 +83,8 @@ export class BatchWriter<T> {
   /** The replay each pending row came from (undefined for rows from the socket), parallel to #pending. */
   #origins: Array<Replay | undefined> = [];
   #replaying: Replay | undefined;
-  #inFlight = 0;
+  /** The write slots: one running task per batch in flight. */
+  readonly #slots: PQueue;
   #inFlightRows = 0;
   #timer: NodeJS.Timeout | undefined;
   #state: State = 'running';
@@ -97,6 +96,9 @@ export class BatchWriter<T> {
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
     this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#slots = new PQueue({ concurrency: this.#maxInFlight });
+    // A finished batch frees its slot only after its task settled: the next batch is dispatched then.
+    this.#slots.on('next', () => this.#pump());
     // A spool left by an earlier run starts replaying as soon as the loop is free.
     if (options.spool && !options.spool.isEmpty) setImmediate(() => this.#pump());
   }
@@ -174,14 +176,14 @@ export class BatchWriter<T> {
       abandoned += this.#abandon(rows, origins);
     }
     // Batches still retrying abandon their rows themselves when #hardStop aborts.
-    await this.whenIdle();
+    await this.#slots.onIdle();
     this.#o.spool?.close();
     this.#gauge();
     return abandoned;
   }
 
   #pump(): void {
-    while (this.#inFlight < this.#maxInFlight && this.#pending.length > 0) {
+    while (this.#slots.pending < this.#maxInFlight && this.#pending.length > 0) {
       const due =
         this.#state !== 'running' ||
         this.#pending.length >= this.#o.maxEvents ||
@@ -190,9 +192,9 @@ export class BatchWriter<T> {
       const batch = this.#pending.splice(0, this.#o.maxEvents);
       this.#arrivals.splice(0, batch.length);
       const origins = this.#origins.splice(0, batch.length);
-      this.#inFlight++;
       this.#inFlightRows += batch.length;
-      void this.#runBatch(batch, origins);
+      // Starts at once (a slot is free); #runBatch never rejects.
+      void this.#slots.add(() => this.#runBatch(batch, origins));
     }
     this.#maybeReplay();
     this.#armTimer();
@@ -211,7 +213,7 @@ export class BatchWriter<T> {
     }
     const replay: Replay = { segment: taken.segment, outstanding: taken.rows.length, abandoned: false };
     this.#replaying = replay;
-    this.#o.logger.info({ writer: this.#o.name, rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
+    this.#o.logger.info({ rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
     // The segment was sized to fit; it may overshoot the memory budget by at most one segment.
     this.#o.budget.force(taken.rows.length);
     const now = Date.now();
@@ -254,14 +256,14 @@ export class BatchWriter<T> {
     const lost = this.#o.spool ? this.#o.spool.append(fresh) : fresh;
     if (lost.length > 0) this.#o.onAbandon?.(lost);
     if (lost.length < fresh.length) {
-      this.#o.logger.warn({ writer: this.#o.name, spooled: fresh.length - lost.length }, 'unwritten events saved to the spool for the next start');
+      this.#o.logger.warn({ spooled: fresh.length - lost.length }, 'unwritten events saved to the spool for the next start');
     }
     return lost.length;
   }
 
   #armTimer(): void {
     if (this.#timer || this.#pending.length === 0 || this.#state !== 'running') return;
-    if (this.#inFlight >= this.#maxInFlight) return; // a completing batch pumps again
+    if (this.#slots.pending >= this.#maxInFlight) return; // a completing batch pumps again
     const wait = Math.max(0, (this.#arrivals[0] ?? Date.now()) + this.#o.maxWaitMs - Date.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -272,37 +274,51 @@ export class BatchWriter<T> {
   async #runBatch(batch: T[], origins: Array<Replay | undefined>): Promise<void> {
     try {
       const rows = this.#collapse(batch);
-      const ok = await this.#writeIsolating(rows);
+      const refused: T[] = [];
+      const ok = await this.#writeIsolating(rows, refused);
       if (ok) {
         this.#settle(origins);
-        this.#o.onWritten?.(batch);
+        this.#o.onWritten?.(refused.length === 0 ? batch : this.#without(batch, refused));
       } else this.#abandon(batch, origins);
     } catch (error) {
       // Only a bug in a callback can land here; never let it become an unhandled rejection.
-      this.#o.logger.error({ err: error, writer: this.#o.name }, 'batch writer callback failed');
+      this.#o.logger.error({ err: error }, 'batch writer callback failed');
     } finally {
       this.#o.budget.release(batch.length);
-      this.#inFlight--;
       this.#inFlightRows -= batch.length;
       this.#gauge();
-      this.#pump();
       if (this.held === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
   }
 
-  /** Write `rows`; on a data error split them until the bad rows are alone. False when abandoned. */
-  async #writeIsolating(rows: T[]): Promise<boolean> {
+  /**
+   * Write `rows`; on a data error split them until the bad rows are alone, and hand each to onBadRow
+   * (and to `refused`). False when abandoned.
+   */
+  async #writeIsolating(rows: T[], refused: T[]): Promise<boolean> {
     const outcome = await this.#writeWithRetry(rows);
     if (outcome === 'abandoned') return false;
     if (outcome === 'ok') return true;
     if (rows.length === 1) {
+      refused.push(rows[0] as T);
       this.#o.onBadRow(rows[0] as T, outcome.error);
       return true;
     }
     const half = Math.ceil(rows.length / 2);
-    const first = await this.#writeIsolating(rows.slice(0, half));
-    const second = await this.#writeIsolating(rows.slice(half));
+    const first = await this.#writeIsolating(rows.slice(0, half), refused);
+    const second = await this.#writeIsolating(rows.slice(half), refused);
     return first && second;
+  }
+
+  /** The batch's rows (as added) less those the database refused: a refused row may be a merge of several added ones. */
+  #without(batch: readonly T[], refused: readonly T[]): T[] {
+    const c = this.#o.collapse;
+    if (!c) {
+      const out = new Set(refused);
+      return batch.filter((row) => !out.has(row));
+    }
+    const keys = new Set(refused.map((row) => c.key(row)));
+    return batch.filter((row) => !keys.has(c.key(row)));
   }
 
   async #writeWithRetry(rows: T[]): Promise<'ok' | 'abandoned' | { error: unknown }> {
@@ -313,7 +329,7 @@ export class BatchWriter<T> {
         await this.#o.write(rows);
         end();
         if (this.#consecutiveFailures > 0) {
-          this.#o.logger.info({ writer: this.#o.name, failures: this.#consecutiveFailures }, 'writes recovered');
+          this.#o.logger.info({ failures: this.#consecutiveFailures }, 'writes recovered');
         }
         this.#consecutiveFailures = 0;
         return 'ok';
@@ -325,7 +341,7 @@ export class BatchWriter<T> {
         // Log the first failure and then every tenth, so an outage is visible but does not flood.
         if (this.#consecutiveFailures === 1 || this.#consecutiveFailures % 10 === 0) {
           this.#o.logger.warn(
-            { err: error, writer: this.#o.name, rows: rows.length, attempt, retry_in_ms: wait, held: this.held },
+            { err: error, rows: rows.length, attempt, retry_in_ms: wait, held: this.held },
             'batch write failed; retrying',
           );
         }

@@ -1,9 +1,8 @@
-import type { IngestContext } from '../../core/feed-context.js';
-import { reportRejects } from '../../core/feed-context.js';
-import type { BatchWriter } from '../../core/writer/batch-writer.js';
-import type { Connector } from '../../core/connector.js';
-import { ReconnectingSocket, type Session } from '../../core/transport/reconnecting-socket.js';
-import { toListingRow, type ListingRow } from './listing-row.js';
+import type { Connector, FeedContext } from '../../core/feed.js';
+import { feedSocket } from '../../core/feed-socket.js';
+import type { Session } from '../../core/transport/reconnecting-socket.js';
+import { toListingRow } from './listing-row.js';
+import { listingsTable } from './listings-table.js';
 import { parseBptfFrame, SOURCE } from './parse.js';
 
 export interface BptfConnectorOptions {
@@ -16,8 +15,8 @@ export interface BptfConnectorOptions {
  * backpack.tf events: no auth, one connection per IP, batched frames (requested with the
  * `batch-test: true` header), no replay of missed events. Limit notices mean "reconnect later".
  */
-export function createBptfConnector(opts: BptfConnectorOptions, ctx: IngestContext, listings: BatchWriter<ListingRow>): Connector {
-  const { logger, metrics, status } = ctx;
+export function createBptfConnector(opts: BptfConnectorOptions, ctx: FeedContext): Connector {
+  const { logger, metrics } = ctx;
   const seenUnknown = new Set<string>();
 
   const session = (): Session => ({
@@ -25,13 +24,9 @@ export function createBptfConnector(opts: BptfConnectorOptions, ctx: IngestConte
       control.ready();
     },
     onMessage(data, _isBinary, control) {
-      status.messageReceived();
       const frame = parseBptfFrame(data);
-      if (frame.listings.length > 0) {
-        status.eventsParsed(frame.listings.length);
-        listings.add(frame.listings.map(toListingRow));
-      }
-      reportRejects(ctx, frame.rejects);
+      ctx.add(listingsTable, frame.listings.map(toListingRow));
+      ctx.reject(frame.rejects);
       for (const notice of frame.notices) {
         metrics.eventsIgnored.inc({ source: SOURCE, event: notice.event });
         if (notice.kind === 'limit') {
@@ -45,20 +40,9 @@ export function createBptfConnector(opts: BptfConnectorOptions, ctx: IngestConte
     },
   });
 
-  const socket = new ReconnectingSocket({
-    source: SOURCE,
-    logger,
-    reconnect: ctx.reconnect,
+  return feedSocket(ctx, {
     stallMs: opts.stallMs,
     prepare: async () => ({ url: opts.url, headers: { 'batch-test': 'true' } }),
     createSession: session,
-    onState: (state, error) => status.setState(state, error),
-    onReconnect: () => status.reconnecting(),
   });
-
-  return {
-    source: SOURCE,
-    start: () => socket.start(),
-    stop: () => socket.stop(),
-  };
 }

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../core/db/schema.js';
-import { extractListingColumns, type ListingRow } from './listing-row.js';
+import type { BptfTables } from './tables.js';
+import { extractListingColumns } from './listing-columns.js';
+import type { ListingRow } from './listing-row.js';
 
 /**
  * Upsert a batch of listing rows (unique ids, sorted) in one statement. The contract's rule is
@@ -122,7 +123,7 @@ function jsonNumber(v: number | null): string {
   return v === null ? 'null' : String(v);
 }
 
-export async function upsertListings(db: Kysely<Database>, rows: readonly ListingRow[]): Promise<void> {
+export async function upsertListings<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<void> {
   let buffer: Buffer | undefined;
   const doc = encodeListingBatch(rows, (size) => (buffer = takeBuffer(size)));
   try {
@@ -133,7 +134,7 @@ export async function upsertListings(db: Kysely<Database>, rows: readonly Listin
   }
 }
 
-async function upsertDocument(db: Kysely<Database>, doc: Buffer): Promise<void> {
+async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer): Promise<void> {
   // Postgres parses the document once; the payload column takes its jsonb value as it is, and
   // `currencies` is read from the payload, with the same test as extractListingColumns (a JSON object).
   await sql`

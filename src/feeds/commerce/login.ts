@@ -1,5 +1,5 @@
 /**
- * The store backend's REST login (seed 002: "login via the REST API to establish a session").
+ * The store backend's REST login (its documentation: "login via the REST API to establish a session").
  * POSTs `{[fields[0]]: username, [fields[1]]: password}` as JSON and returns every cookie the
  * response sets, as one `Cookie` header value (`a=1; b=2`). All of them are kept, not only the
  * session cookie: a backend may require a companion cookie (e.g. CSRF) on the upgrade too.

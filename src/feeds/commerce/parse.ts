@@ -3,7 +3,7 @@ import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
 import { asObject, asText } from '../../util/json-guards.js';
 
 /**
- * Pure parser for the store backend's `/ws` frames (seed 002). Never throws.
+ * Pure parser for the store backend's `/ws` frames (as the backend's WebSocket documentation describes them). Never throws.
  *
  * Control messages carry `type`: `connected` (the greeting), `subscribed`/`unsubscribed`
  * (acks), `pong`, `error`. Events carry `event` ("order:updated"), `data` (the record, with

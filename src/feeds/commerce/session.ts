@@ -1,10 +1,10 @@
-import type { IngestContext } from '../../core/feed-context.js';
-import { reportRejects } from '../../core/feed-context.js';
-import type { BatchWriter } from '../../core/writer/batch-writer.js';
-import type { Connector } from '../../core/connector.js';
-import { ReconnectingSocket, type Session } from '../../core/transport/reconnecting-socket.js';
+import type { Connector, FeedContext } from '../../core/feed.js';
+import { feedSocket } from '../../core/feed-socket.js';
+import type { Session } from '../../core/transport/reconnecting-socket.js';
+import { AuthError } from '../../errors.js';
+import { eventsTable } from './events-table.js';
 import { cookieNames, login } from './login.js';
-import { parseCommerceFrame, SOURCE, type CommerceEventRow } from './parse.js';
+import { parseCommerceFrame, SOURCE } from './parse.js';
 
 export interface CommerceConnectorOptions {
   readonly wsUrl: string;
@@ -18,13 +18,13 @@ export interface CommerceConnectorOptions {
     readonly fields: readonly [string, string];
   };
   readonly channels: readonly string[];
-  /** Interval (ms) of the application ping `{"type":"ping"}`; seed 002's clients use 25 s. */
+  /** Interval (ms) of the application ping `{"type":"ping"}`; the backend's documented clients use 25 s. */
   readonly pingIntervalMs?: number;
 }
 
 export const DEFAULT_PING_INTERVAL_MS = 25_000;
 
-/** WebSocket close code 1008 (policy violation): the backend's "session gone" (seed 002). */
+/** WebSocket close code 1008 (policy violation): the backend's "session gone", per its WebSocket documentation. */
 const CLOSE_POLICY_VIOLATION = 1008;
 
 /**
@@ -37,8 +37,8 @@ const CLOSE_POLICY_VIOLATION = 1008;
  * backoff). A configured COMMERCE_COOKIE cannot be refreshed: it is retried, once per maximum
  * backoff, with an error in the log and state auth_failed.
  */
-export function createCommerceConnector(opts: CommerceConnectorOptions, ctx: IngestContext, events: BatchWriter<CommerceEventRow>): Connector {
-  const { logger, metrics, status } = ctx;
+export function createCommerceConnector(opts: CommerceConnectorOptions, ctx: FeedContext): Connector {
+  const { logger, metrics } = ctx;
   const pingIntervalMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
   /** The session cookie in use; undefined: log in before the next attempt. */
   let cookie: string | undefined = opts.cookie;
@@ -58,7 +58,7 @@ export function createCommerceConnector(opts: CommerceConnectorOptions, ctx: Ing
   async function prepare(signal: AbortSignal) {
     if (staticCookieRefused) {
       staticCookieRefused = false;
-      throw Object.assign(new Error('the store refused COMMERCE_COOKIE'), { authFailed: true });
+      throw new AuthError('COOKIE_REFUSED', 'the store refused COMMERCE_COOKIE');
     }
     if (cookie === undefined) {
       const l = opts.login;
@@ -84,7 +84,6 @@ export function createCommerceConnector(opts: CommerceConnectorOptions, ctx: Ing
         pingTimer.unref();
       },
       onMessage(data, _isBinary, control) {
-        status.messageReceived();
         const m = parseCommerceFrame(data);
         switch (m.kind) {
           case 'connected':
@@ -106,11 +105,10 @@ export function createCommerceConnector(opts: CommerceConnectorOptions, ctx: Ing
             logger.warn({ error: m.message }, 'the store reported an error');
             return;
           case 'event':
-            status.eventsParsed(1);
-            events.add([m.row]);
+            ctx.add(eventsTable, [m.row]);
             return;
           case 'reject':
-            reportRejects(ctx, [m.reject]);
+            ctx.reject([m.reject]);
             return;
         }
       },
@@ -121,25 +119,14 @@ export function createCommerceConnector(opts: CommerceConnectorOptions, ctx: Ing
     };
   };
 
-  const socket = new ReconnectingSocket({
-    source: SOURCE,
-    logger,
-    reconnect: ctx.reconnect,
+  return feedSocket(ctx, {
     // A safety net behind the ping: pongs count as life (control.alive), so this fires only when
     // the socket stays open but nothing at all comes back for three ping intervals.
     stallMs: pingIntervalMs * 3,
     prepare,
     createSession: session,
-    onState: (state, error) => status.setState(state, error),
-    onReconnect: () => status.reconnecting(),
     onUpgradeRejected: (statusCode) => {
       if (statusCode === 401 || statusCode === 403) sessionGone(`upgrade answered HTTP ${statusCode}`);
     },
   });
-
-  return {
-    source: SOURCE,
-    start: () => socket.start(),
-    stop: () => socket.stop(),
-  };
 }

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { CommerceEventRow } from './parse.js';
-import type { Database } from '../../core/db/schema.js';
+import type { CommerceDatabase } from './tables.js';
 
 /**
  * Write a batch of store events in ONE transaction:
@@ -22,7 +22,7 @@ import type { Database } from '../../core/db/schema.js';
  * they go in rounds: round k upserts the k-th event (by occurred_at) of every entity that has one.
  * Rows within a statement are sorted by key, so concurrent batches lock rows in the same order.
  */
-export async function writeCommerceEvents(db: Kysely<Database>, rows: readonly CommerceEventRow[]): Promise<{ inserted: number }> {
+export async function writeCommerceEvents(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<{ inserted: number }> {
   if (rows.length === 0) return { inserted: 0 };
   return db.transaction().execute(async (trx) => {
     const insertedKeys = await insertEvents(trx, rows);
@@ -32,21 +32,24 @@ export async function writeCommerceEvents(db: Kysely<Database>, rows: readonly C
   });
 }
 
-async function insertEvents(db: Kysely<Database>, rows: readonly CommerceEventRow[]): Promise<Set<string>> {
-  const result = await sql<{ dedupe_key: string }>`
-    INSERT INTO commerce_events (dedupe_key, event, entity, action, entity_id, occurred_at, received_at, data, changed_fields)
-    SELECT u.dedupe_key, u.event, u.entity, u.action, u.entity_id, to_timestamp(u.occurred_at), to_timestamp(u.received_at),
-           u.data::jsonb, u.changed_fields::jsonb
-    FROM unnest(${rows.map((r) => r.dedupeKey)}::text[], ${rows.map((r) => r.event)}::text[], ${rows.map((r) => r.entity)}::text[],
-                ${rows.map((r) => r.action)}::text[], ${rows.map((r) => r.entityId)}::text[],
-                ${rows.map((r) => r.occurredAtMs / 1000)}::float8[], ${rows.map((r) => r.receivedAtMs / 1000)}::float8[],
-                ${rows.map((r) => JSON.stringify(r.data))}::text[],
-                ${rows.map((r) => (r.changedFields === null ? null : JSON.stringify(r.changedFields)))}::text[])
-      AS u(dedupe_key, event, entity, action, entity_id, occurred_at, received_at, data, changed_fields)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING dedupe_key
-  `.execute(db);
-  return new Set(result.rows.map((r) => r.dedupe_key));
+async function insertEvents(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<Set<string>> {
+  const result = await db
+    .insertInto('commerce_events')
+    .columns(['dedupe_key', 'event', 'entity', 'action', 'entity_id', 'occurred_at', 'received_at', 'data', 'changed_fields'])
+    .expression(
+      sql`SELECT u.dedupe_key, u.event, u.entity, u.action, u.entity_id, to_timestamp(u.occurred_at), to_timestamp(u.received_at),
+                 u.data::jsonb, u.changed_fields::jsonb
+          FROM unnest(${rows.map((r) => r.dedupeKey)}::text[], ${rows.map((r) => r.event)}::text[], ${rows.map((r) => r.entity)}::text[],
+                      ${rows.map((r) => r.action)}::text[], ${rows.map((r) => r.entityId)}::text[],
+                      ${rows.map((r) => r.occurredAtMs / 1000)}::float8[], ${rows.map((r) => r.receivedAtMs / 1000)}::float8[],
+                      ${rows.map((r) => JSON.stringify(r.data))}::text[],
+                      ${rows.map((r) => (r.changedFields === null ? null : JSON.stringify(r.changedFields)))}::text[])
+            AS u(dedupe_key, event, entity, action, entity_id, occurred_at, received_at, data, changed_fields)`,
+    )
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .returning('dedupe_key')
+    .execute();
+  return new Set(result.map((r) => r.dedupe_key));
 }
 
 /** Same-time events of one entity: a create comes before an update, an update before a delete. */
@@ -90,21 +93,29 @@ export function entityData(data: Record<string, unknown>): Record<string, unknow
   return rest;
 }
 
-async function upsertEntities(db: Kysely<Database>, rows: readonly CommerceEventRow[]): Promise<void> {
-  await sql`
-    INSERT INTO commerce_entities AS t (entity, entity_id, data, last_event, occurred_at, deleted_at, updated_at)
-    SELECT u.entity, u.entity_id, u.data::jsonb, u.event, to_timestamp(u.occurred_at),
-           CASE WHEN u.action = 'deleted' THEN to_timestamp(u.occurred_at) END, now()
-    FROM unnest(${rows.map((r) => r.entity)}::text[], ${rows.map((r) => r.entityId)}::text[],
-                ${rows.map((r) => JSON.stringify(entityData(r.data)))}::text[], ${rows.map((r) => r.event)}::text[],
-                ${rows.map((r) => r.action)}::text[], ${rows.map((r) => r.occurredAtMs / 1000)}::float8[])
-      AS u(entity, entity_id, data, event, action, occurred_at)
-    ON CONFLICT (entity, entity_id) DO UPDATE SET
-      data        = t.data || excluded.data,
-      last_event  = excluded.last_event,
-      occurred_at = excluded.occurred_at,
-      deleted_at  = excluded.deleted_at,
-      updated_at  = now()
-    WHERE excluded.occurred_at >= t.occurred_at
-  `.execute(db);
+async function upsertEntities(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<void> {
+  await db
+    .insertInto('commerce_entities')
+    .columns(['entity', 'entity_id', 'data', 'last_event', 'occurred_at', 'deleted_at', 'updated_at'])
+    .expression(
+      sql`SELECT u.entity, u.entity_id, u.data::jsonb, u.event, to_timestamp(u.occurred_at),
+                 CASE WHEN u.action = 'deleted' THEN to_timestamp(u.occurred_at) END, now()
+          FROM unnest(${rows.map((r) => r.entity)}::text[], ${rows.map((r) => r.entityId)}::text[],
+                      ${rows.map((r) => JSON.stringify(entityData(r.data)))}::text[], ${rows.map((r) => r.event)}::text[],
+                      ${rows.map((r) => r.action)}::text[], ${rows.map((r) => r.occurredAtMs / 1000)}::float8[])
+            AS u(entity, entity_id, data, event, action, occurred_at)`,
+    )
+    .onConflict((oc) =>
+      oc
+        .columns(['entity', 'entity_id'])
+        .doUpdateSet({
+          data: sql`commerce_entities.data || excluded.data`,
+          last_event: sql`excluded.last_event`,
+          occurred_at: sql`excluded.occurred_at`,
+          deleted_at: sql`excluded.deleted_at`,
+          updated_at: sql`now()`,
+        })
+        .where(sql<boolean>`excluded.occurred_at >= commerce_entities.occurred_at`),
+    )
+    .execute();
 }

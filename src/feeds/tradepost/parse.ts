@@ -12,7 +12,7 @@ import { asObject, asText } from '../../util/json-guards.js';
  * Dedupe key: `conversation_id + ':' + msg_type + ':' + sha256(canonical JSON of payload)`.
  * conversation_id names a whole auction or offer conversation (several messages), so it cannot be
  * the key alone; the payload hash tells its messages apart, and is the same for the socket and the
- * webhook copy of one message ("the same payload structure as webhook messages", seed 001),
+ * webhook copy of one message ("the same payload structure as webhook messages", says TradePost's documentation),
  * which is why neither sent_at (ms on the socket, s on webhooks) nor msg_id (webhook only) is in it.
  */
 
@@ -44,7 +44,7 @@ export type TradePostMessage =
   | { readonly kind: 'event'; readonly row: TradePostRow }
   | { readonly kind: 'reject'; readonly reject: Reject };
 
-/** One socket frame. `sent_at` there is epoch milliseconds (seed 001). */
+/** One socket frame. `sent_at` there is epoch milliseconds (TradePost's TPX documentation). */
 export function parseTradePostFrame(data: Buffer | string, receivedAt = Date.now()): TradePostMessage {
   const text = typeof data === 'string' ? data : data.toString('utf8');
   const json = parseObject(text, receivedAt);

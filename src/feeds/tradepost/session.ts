@@ -1,9 +1,9 @@
-import type { IngestContext } from '../../core/feed-context.js';
-import { reportRejects } from '../../core/feed-context.js';
-import type { BatchWriter } from '../../core/writer/batch-writer.js';
-import type { Connector } from '../../core/connector.js';
-import { ReconnectingSocket, type Session } from '../../core/transport/reconnecting-socket.js';
-import { parseTradePostFrame, SOURCE, type TradePostRow } from './parse.js';
+import type { Connector, FeedContext } from '../../core/feed.js';
+import { feedSocket } from '../../core/feed-socket.js';
+import type { Session } from '../../core/transport/reconnecting-socket.js';
+import { AuthError, UpstreamConfigError } from '../../errors.js';
+import { eventsTable } from './events-table.js';
+import { parseTradePostFrame, SOURCE } from './parse.js';
 
 export interface TradePostConnectorOptions {
   readonly url: string;
@@ -21,7 +21,7 @@ export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 
 /** Errors a retry cannot fix soon: wait the maximum backoff (state auth_failed). */
 const AUTH_ERRORS = new Set(['AUTH_INVALID_API_KEY', 'AUTH_API_KEY_INACTIVE', 'AUTH_API_KEY_EXPIRED']);
-/** The documented codes (seed 001); any other is counted as `error:other`, so a metric label stays bounded. */
+/** The codes TradePost's TPX documentation lists; any other is counted as `error:other`, so a metric label stays bounded. */
 const KNOWN_ERRORS = new Set([...AUTH_ERRORS, 'AUTH_REQUIRED', 'NO_VALID_ROOMS', 'INVALID_ROOM', 'INVALID_MESSAGE', 'INVALID_JSON']);
 
 /**
@@ -29,12 +29,14 @@ const KNOWN_ERRORS = new Set([...AUTH_ERRORS, 'AUTH_REQUIRED', 'NO_VALID_ROOMS',
  * rooms -> `subscribed` (connected). Every server `ping` is answered with a `pong` at once; a
  * socket that sends nothing for stallMs is dropped. Messages are stored once each (tradepost_events).
  */
-export function createTradePostConnector(opts: TradePostConnectorOptions, ctx: IngestContext, events: BatchWriter<TradePostRow>): Connector {
-  const { logger, metrics, status } = ctx;
+export function createTradePostConnector(opts: TradePostConnectorOptions, ctx: FeedContext): Connector {
+  const { logger, metrics } = ctx;
   const rooms = [...opts.rooms];
 
   const session = (): Session => {
     let subscribed = false;
+    /** INVALID_ROOM arrived: once subscribed to the other rooms, the state still says config_error. */
+    let invalidRooms: UpstreamConfigError | undefined;
     let readyTimer: NodeJS.Timeout | undefined;
     return {
       onOpen(control) {
@@ -46,7 +48,6 @@ export function createTradePostConnector(opts: TradePostConnectorOptions, ctx: I
         readyTimer.unref();
       },
       onMessage(data, _isBinary, control) {
-        status.messageReceived();
         const m = parseTradePostFrame(data);
         switch (m.kind) {
           case 'ping':
@@ -63,27 +64,30 @@ export function createTradePostConnector(opts: TradePostConnectorOptions, ctx: I
             clearTimeout(readyTimer);
             logger.info({ rooms: m.rooms, requested: rooms }, 'subscribed');
             control.ready();
+            if (invalidRooms) control.degraded(invalidRooms);
             return;
           case 'error':
             metrics.eventsIgnored.inc({ source: SOURCE, event: `error:${KNOWN_ERRORS.has(m.code) ? m.code : 'other'}` });
             if (AUTH_ERRORS.has(m.code)) {
               logger.error({ code: m.code, error: m.message }, 'TradePost refused the API key; retrying only at the maximum backoff (RECONNECT_MAX_MS)');
-              control.fail(`${m.code}: ${m.message}`, { authFailed: true });
+              control.fail(new AuthError(m.code, `${m.code}: ${m.message}`));
             } else if (m.code === 'NO_VALID_ROOMS') {
               logger.error({ code: m.code, error: m.message, rooms }, 'none of the configured TRADEPOST_ROOMS is accessible; nothing can arrive, retrying at the maximum backoff');
-              control.fail(`${m.code}: ${m.message}`, { authFailed: true });
+              control.fail(new UpstreamConfigError(m.code, `${m.code}: ${m.message}`));
             } else if (m.code === 'INVALID_ROOM') {
+              // The server goes on to subscribe the rooms that exist: keep the connection, show the problem.
               logger.error({ code: m.code, error: m.message, rooms }, 'TRADEPOST_ROOMS names a room that does not exist');
+              invalidRooms = new UpstreamConfigError(m.code, `${m.code}: ${m.message}`);
+              if (subscribed) control.degraded(invalidRooms);
             } else {
               logger.warn({ code: m.code, error: m.message }, 'TradePost reported an error');
             }
             return;
           case 'event':
-            status.eventsParsed(1);
-            events.add([m.row]);
+            ctx.add(eventsTable, [m.row]);
             return;
           case 'reject':
-            reportRejects(ctx, [m.reject]);
+            ctx.reject([m.reject]);
             return;
         }
       },
@@ -93,20 +97,9 @@ export function createTradePostConnector(opts: TradePostConnectorOptions, ctx: I
     };
   };
 
-  const socket = new ReconnectingSocket({
-    source: SOURCE,
-    logger,
-    reconnect: ctx.reconnect,
+  return feedSocket(ctx, {
     stallMs: opts.stallMs ?? DEFAULT_STALL_MS,
     prepare: async () => ({ url: opts.url }),
     createSession: session,
-    onState: (state, error) => status.setState(state, error),
-    onReconnect: () => status.reconnecting(),
   });
-
-  return {
-    source: SOURCE,
-    start: () => socket.start(),
-    stop: () => socket.stop(),
-  };
 }

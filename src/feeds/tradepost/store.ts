@@ -1,13 +1,13 @@
 import { sql, type Kysely } from 'kysely';
 import type { TradePostRow } from './parse.js';
-import type { Database } from '../../core/db/schema.js';
+import type { TradepostDatabase } from './tables.js';
 
 /**
  * Insert TradePost messages in one statement; a message already stored (same dedupe_key: a
  * reconnect, another replica, the webhook copy) is skipped. The first copy stored wins, so its
  * `via`, `msg_id` and `sent_at` are the ones kept. Returns how many rows were new.
  */
-export async function insertTradePostEvents(db: Kysely<Database>, rows: readonly TradePostRow[]): Promise<number> {
+export async function insertTradePostEvents(db: Kysely<TradepostDatabase>, rows: readonly TradePostRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const n = rows.length;
   const dedupeKey = new Array<string>(n);
@@ -36,17 +36,21 @@ export async function insertTradePostEvents(db: Kysely<Database>, rows: readonly
     assetType[i] = r.assetType;
     payload[i] = JSON.stringify(r.payload);
   }
-  const result = await sql<{ dedupe_key: string }>`
-    INSERT INTO tradepost_events
-      (dedupe_key, conversation_id, msg_type, msg_id, sent_at, received_at, via, reference_type, reference_id, asset_type, payload)
-    SELECT u.dedupe_key, u.conversation_id, u.msg_type, u.msg_id, to_timestamp(u.sent_at), to_timestamp(u.received_at), u.via,
-           u.reference_type, u.reference_id, u.asset_type, u.payload::jsonb
-    FROM unnest(${dedupeKey}::text[], ${conversationId}::text[], ${msgType}::text[], ${msgId}::text[], ${sentAt}::float8[],
-                ${receivedAt}::float8[], ${via}::text[], ${referenceType}::text[], ${referenceId}::text[], ${assetType}::text[],
-                ${payload}::text[])
-      AS u(dedupe_key, conversation_id, msg_type, msg_id, sent_at, received_at, via, reference_type, reference_id, asset_type, payload)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING dedupe_key
-  `.execute(db);
-  return result.rows.length;
+  // Typed columns; the rows travel as one array per column (unnest): eleven parameters however large
+  // the batch, where a VALUES list would pass Postgres' 65,535-parameter limit at 5,958 rows.
+  const result = await db
+    .insertInto('tradepost_events')
+    .columns(['dedupe_key', 'conversation_id', 'msg_type', 'msg_id', 'sent_at', 'received_at', 'via', 'reference_type', 'reference_id', 'asset_type', 'payload'])
+    .expression(
+      sql`SELECT u.dedupe_key, u.conversation_id, u.msg_type, u.msg_id, to_timestamp(u.sent_at), to_timestamp(u.received_at), u.via,
+                 u.reference_type, u.reference_id, u.asset_type, u.payload::jsonb
+          FROM unnest(${dedupeKey}::text[], ${conversationId}::text[], ${msgType}::text[], ${msgId}::text[], ${sentAt}::float8[],
+                      ${receivedAt}::float8[], ${via}::text[], ${referenceType}::text[], ${referenceId}::text[], ${assetType}::text[],
+                      ${payload}::text[])
+            AS u(dedupe_key, conversation_id, msg_type, msg_id, sent_at, received_at, via, reference_type, reference_id, asset_type, payload)`,
+    )
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .returning('dedupe_key')
+    .execute();
+  return result.length;
 }

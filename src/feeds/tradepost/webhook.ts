@@ -1,13 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Kysely } from 'kysely';
-import { parseTradePostWebhook, SOURCE } from './parse.js';
 import { classifyPgError } from '../../core/db/pg-errors.js';
-import type { Database } from '../../core/db/schema.js';
-import { reportRejects, type IngestContext } from '../../core/feed-context.js';
+import type { FeedContext, FeedRoute } from '../../core/feed.js';
+import { sendJson, type RouteHandler } from '../../core/http/server.js';
 import { makeReject } from '../../core/ingest/reject.js';
+import { eventsTable } from './events-table.js';
+import { parseTradePostWebhook, SOURCE } from './parse.js';
 import { insertTradePostEvents } from './store.js';
-import { sendJson, type HttpServer, type RouteHandler } from '../../core/http/server.js';
+import type { TradepostTables } from './tables.js';
 
 /**
  * POST /webhooks/tradepost: TradePost's webhook deliveries, the backup path for the socket.
@@ -32,18 +32,18 @@ const LINGER_MS = 1_000;
 
 export interface TradePostWebhookOptions {
   readonly secret: string;
-  readonly db: Kysely<Database>;
-  /** The `tradepost` source's context: its status and metrics count webhook deliveries too. */
-  readonly ctx: IngestContext;
+  /** The `tradepost` feed's context: its status and metrics count webhook deliveries too. */
+  readonly ctx: FeedContext;
   readonly maxBodyBytes?: number;
 }
 
-export function registerTradePostWebhook(http: HttpServer, opts: TradePostWebhookOptions): void {
-  http.route('POST', WEBHOOK_PATH, createTradePostWebhookHandler(opts));
+export function tradePostWebhookRoute(opts: TradePostWebhookOptions): FeedRoute {
+  return { method: 'POST', path: WEBHOOK_PATH, handler: createTradePostWebhookHandler(opts) };
 }
 
 export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): RouteHandler {
-  const { ctx, db } = opts;
+  const { ctx } = opts;
+  const db = ctx.db.withTables<TradepostTables>();
   const logger = ctx.logger.child({ component: 'webhook' });
   const maxBytes = opts.maxBodyBytes ?? WEBHOOK_MAX_BODY_BYTES;
   // Digests have a fixed length, so comparing them never reveals the secret's length.
@@ -67,7 +67,7 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
     const receivedAt = Date.now();
     const parsed = parseTradePostWebhook(body, receivedAt);
     if (parsed.kind === 'reject') {
-      reportRejects(ctx, [parsed.reject]);
+      ctx.reject([parsed.reject]);
       sendJson(res, 400, { error: parsed.reject.reason });
       return;
     }
@@ -76,15 +76,14 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
     ctx.status.eventsParsed(1);
     try {
       const inserted = await insertTradePostEvents(db, [row]);
-      ctx.status.written(1);
-      if (row.sentAtMs !== null) ctx.metrics.ingestLag.observe({ source: SOURCE }, Math.max(0, Date.now() - row.sentAtMs) / 1000);
+      ctx.written(eventsTable, [row]);
       logger.debug({ msg_type: row.msgType, duplicate: inserted === 0 }, 'webhook delivery stored');
       sendJson(res, 200, { status: inserted > 0 ? 'stored' : 'duplicate' });
     } catch (err) {
       if (classifyPgError(err) === 'bad_row') {
         // The data itself is unacceptable (e.g. \u0000 in a JSON string): a retry cannot help.
-        const reason = `database refused the message: ${(err as Error).message}`;
-        reportRejects(ctx, [makeReject(SOURCE, reason, body, receivedAt)]);
+        const reason = `database refused the ${eventsTable.rowKind}: ${(err as Error).message}`;
+        ctx.reject([makeReject(SOURCE, reason, body, receivedAt)]);
         sendJson(res, 400, { error: reason });
         return;
       }

@@ -1,0 +1,108 @@
+import type { Kysely } from 'kysely';
+import type { Config, ReplicaMode } from '../config.js';
+import { FatalError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { CoreDatabase } from './db/schema.js';
+import type { RouteHandler } from './http/server.js';
+import type { Reject } from './ingest/reject.js';
+import type { SourceStatus } from './status/source-status.js';
+
+/**
+ * What a feed is to the core: one definition, exported by `src/feeds/<feed>/feed.ts` and listed in
+ * `src/feeds/index.ts`. The composition root loops over the enabled definitions; nothing in
+ * `src/core/` names a feed.
+ *
+ * Methods here are written in method syntax on purpose: a `TableSpec<ListingRow>` is then usable
+ * where a `TableSpec<unknown>` is listed (method parameters are checked bivariantly).
+ */
+
+/** A long-running upstream connection. start() returns at once; stop() closes gracefully and resolves when done. */
+export interface Connector {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** One table a feed writes through the core's batching writer. */
+export interface TableSpec<Row> {
+  /** The table: names its writer in logs and metrics, and its spool folder. */
+  readonly name: string;
+  /** What one row is, for reject reasons: "database refused the <rowKind>: …". */
+  readonly rowKind: string;
+  /** Rows with the same key in one batch are merged (one upsert cannot touch a row twice). Absent: kept as they are. */
+  readonly collapse?: {
+    key(row: Row): string;
+    merge(older: Row, newer: Row): Row;
+  };
+  /** Batches in flight at once (default 2). */
+  readonly maxInFlight?: number;
+  /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
+  write(db: Kysely<CoreDatabase>, rows: Row[]): Promise<void>;
+  /** The row's own event time (ms since the epoch) for the lag histogram; null when it has none. */
+  eventTimeMs(row: Row): number | null;
+  /** The row as text for `ingest_rejects.raw`, when the database refuses it. */
+  describe(row: Row): string;
+}
+
+/** An HTTP route a feed adds to the operations server (e.g. a webhook). */
+export interface FeedRoute {
+  readonly method: string;
+  readonly path: string;
+  readonly handler: RouteHandler;
+}
+
+/** What a feed gets from the core. Every count and log line it needs goes through here. */
+export interface FeedContext {
+  readonly source: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly status: SourceStatus;
+  readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
+  /** For writes outside the batching writer (a webhook answers only after its commit). */
+  readonly db: Kysely<CoreDatabase>;
+  /** Aborted when the daemon stops. */
+  readonly signal: AbortSignal;
+  /** Count rows as received and hand them to the table's batching writer. Never waits: reading a socket never pauses for a write. */
+  add<Row>(table: TableSpec<Row>, rows: readonly Row[]): void;
+  /** Count what could not be used and store it in ingest_rejects. */
+  reject(rejects: readonly Reject[]): void;
+  /** Rows committed outside the writer: counted and timed as the writer counts and times its own. */
+  written<Row>(table: TableSpec<Row>, rows: readonly Row[]): void;
+}
+
+/** What a feed runs on this replica, given the configuration. */
+export interface FeedPlan {
+  /** `one`: only the replica holding the feed's advisory lock runs it; `all`: every replica does. */
+  readonly replicas: ReplicaMode;
+  /** Opens the upstream connection; called again for each leadership term. Absent: routes only. */
+  connect?(ctx: FeedContext): Connector;
+  /** HTTP routes, served once migrations are applied. */
+  routes?(ctx: FeedContext): readonly FeedRoute[];
+}
+
+export interface FeedDefinition {
+  /** `ingest_status.source`, the `source` label of every metric, `ingest_rejects.source`. */
+  readonly source: string;
+  /** Second key of the feed's advisory lock (the first is tributary's namespace). Unique among feeds. */
+  readonly lockId: number;
+  /** Every table the feed writes through the batching writer. */
+  readonly tables: readonly TableSpec<unknown>[];
+  /** What runs from this configuration; undefined when the feed is not configured. */
+  plan(config: Config): FeedPlan | undefined;
+}
+
+/** Two feeds sharing a source name or a lock id would silently share state: refuse to start. */
+export function checkFeedDefinitions(feeds: readonly FeedDefinition[]): void {
+  const sources = new Set<string>();
+  const lockIds = new Map<number, string>();
+  for (const f of feeds) {
+    if (sources.has(f.source)) throw new FatalError('FEED_DUPLICATE_SOURCE', `two feeds are named "${f.source}"`);
+    sources.add(f.source);
+    if (!Number.isInteger(f.lockId) || f.lockId < 1 || f.lockId > 0x7fff_ffff) {
+      throw new FatalError('FEED_LOCK_ID', `feed "${f.source}" has lock id ${f.lockId}; it must be an integer from 1 to 2^31-1`);
+    }
+    const other = lockIds.get(f.lockId);
+    if (other !== undefined) throw new FatalError('FEED_LOCK_ID', `feeds "${other}" and "${f.source}" share lock id ${f.lockId}`);
+    lockIds.set(f.lockId, f.source);
+  }
+}

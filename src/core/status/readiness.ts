@@ -1,0 +1,50 @@
+import { sql, type Kysely } from 'kysely';
+import type { Metrics } from '../../metrics.js';
+import type { CoreDatabase } from '../db/schema.js';
+import type { SourceStatus } from './source-status.js';
+
+/** Probe the database at most this often (ms): readiness checks must not load it. */
+const PROBE_INTERVAL_MS = 1_000;
+
+export interface ReadinessDeps {
+  readonly db: () => Kysely<CoreDatabase> | undefined;
+  readonly migrated: () => boolean;
+  /** True while a write is failing. */
+  readonly writesFailing: () => boolean;
+  readonly bufferedEvents: () => number;
+  readonly statuses: () => Iterable<SourceStatus>;
+  readonly metrics: Metrics;
+}
+
+/** GET /readyz: ready when the database answers, migrations are applied and no write is failing. */
+export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boolean; body: unknown }> {
+  let lastProbe = { at: 0, ok: false };
+  return async () => {
+    if (Date.now() - lastProbe.at > PROBE_INTERVAL_MS) {
+      let ok = false;
+      const db = deps.db();
+      if (db) {
+        try {
+          await sql`SELECT 1`.execute(db);
+          ok = true;
+        } catch {
+          ok = false;
+        }
+      }
+      lastProbe = { at: Date.now(), ok };
+      deps.metrics.dbUp.set(ok ? 1 : 0);
+    }
+    const migrated = deps.migrated();
+    const ready = lastProbe.ok && migrated && !deps.writesFailing();
+    return {
+      ready,
+      body: {
+        ready,
+        database: lastProbe.ok ? 'up' : 'down',
+        migrations: migrated ? 'applied' : 'pending',
+        buffered_events: deps.bufferedEvents(),
+        sources: Object.fromEntries([...deps.statuses()].map((s) => [s.source, { state: s.state, leader: s.isLeader }])),
+      },
+    };
+  };
+}

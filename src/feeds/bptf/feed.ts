@@ -1,0 +1,16 @@
+import type { FeedDefinition } from '../../core/feed.js';
+import { listingsTable } from './listings-table.js';
+import { SOURCE } from './parse.js';
+import { createBptfConnector } from './session.js';
+
+/** backpack.tf's events socket: the current state of every listing, in bptf_listings. */
+export const bptfFeed: FeedDefinition = {
+  source: SOURCE,
+  lockId: 1,
+  tables: [listingsTable],
+  plan(config) {
+    const b = config.bptf;
+    if (!b.enabled) return undefined;
+    return { replicas: b.replicas, connect: (ctx) => createBptfConnector({ url: b.url, stallMs: b.stallMs }, ctx) };
+  },
+};

@@ -1,0 +1,15 @@
+import { safeStringify } from '../../core/ingest/reject.js';
+import type { TableSpec } from '../../core/feed.js';
+import { mergeListingRows, type ListingRow } from './listing-row.js';
+import { upsertListings } from './store.js';
+import type { BptfTables } from './tables.js';
+
+/** bptf_listings: one row per listing; events for one listing in a batch merge into one row (newest wins). */
+export const listingsTable: TableSpec<ListingRow> = {
+  name: 'bptf_listings',
+  rowKind: 'listing',
+  collapse: { key: (r) => r.id, merge: mergeListingRows },
+  write: (db, rows) => upsertListings(db.withTables<BptfTables>(), rows),
+  eventTimeMs: (r) => r.eventTimeMs,
+  describe: (r) => safeStringify(r.payload),
+};

@@ -1,0 +1,25 @@
+import type { Json, Timestamp } from '../../core/db/schema.js';
+
+export interface BptfListingsTable {
+  id: string;
+  event_id: string;
+  event_time: Timestamp;
+  payload_event_id: string | null;
+  steamid: string | null;
+  appid: number | null;
+  intent: string | null;
+  item_name: string | null;
+  currencies: Json | null;
+  value_raw: number | null;
+  listed_at: Timestamp | null;
+  bumped_at: Timestamp | null;
+  payload: Json;
+  deleted_at: Timestamp | null;
+  first_seen_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** The tables the backpack.tf feed writes (a type alias: Kysely's withTables needs one, not an interface). */
+export type BptfTables = {
+  bptf_listings: BptfListingsTable;
+};
