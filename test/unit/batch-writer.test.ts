@@ -90,6 +90,39 @@ describe('BatchWriter', () => {
     expect(written).toHaveLength(9);
   });
 
+  it('an error with no retryable SQLSTATE (a RangeError encoding one row) isolates that row at once, never a retry loop', async () => {
+    const written: Row[] = [];
+    let attempts = 0;
+    const { w, bad } = makeWriter({
+      write: async (rows) => {
+        attempts++;
+        // What JSON.stringify throws on a payload nested thousands of levels deep.
+        if (rows.some((r) => r.v === 3 || r.v === 8)) throw new RangeError('Maximum call stack size exceeded');
+        written.push(...rows);
+      },
+    });
+    w.add(Array.from({ length: 10 }, (_, i) => ({ k: `k${i}`, v: i })));
+    await w.whenIdle();
+    expect(bad.map((r) => r.v)).toEqual([3, 8]);
+    expect(written.map((r) => r.v).sort((a, b) => a - b)).toEqual([0, 1, 2, 4, 5, 6, 7, 9]);
+    expect(w.failing).toBe(false);
+    // Splitting 10 rows down to two bad ones: a bounded number of attempts, not a loop.
+    expect(attempts).toBeLessThanOrEqual(12);
+  });
+
+  it('retries a connection error until it passes, without setting any row aside', async () => {
+    let failures = 3;
+    const { w, bad } = makeWriter({
+      write: async () => {
+        if (failures-- > 0) throw new Error('Connection terminated unexpectedly');
+      },
+    });
+    w.add([{ k: 'a', v: 1 }]);
+    await w.whenIdle();
+    expect(failures).toBe(-1);
+    expect(bad).toEqual([]);
+  });
+
   it('hands rows past the memory budget to onOverflow and counts them', async () => {
     const { w, overflow } = makeWriter({
       budget: new BufferBudget(15),

@@ -33,6 +33,21 @@ describe('Spool', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('returns a row that cannot be encoded instead of throwing, and keeps the others', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const s = newSpool(dir);
+    let deep: unknown = {};
+    for (let i = 0; i < 100_000; i++) deep = { d: deep };
+    const poison = { k: 'deep', v: deep } as unknown as Row;
+    const refused = s.append([{ k: 'a', v: 1 }, poison, { k: 'b', v: 2 }]);
+    expect(refused).toEqual([poison]);
+    s.close();
+    expect(newSpool(dir).takeOldest()?.rows).toEqual([
+      { k: 'a', v: 1 },
+      { k: 'b', v: 2 },
+    ]);
+  });
+
   it('refuses rows past SPOOL_MAX_BYTES and returns them', () => {
     const s = newSpool(mkdtempSync(join(tmpdir(), 'spool-')), 60);
     const rows = Array.from({ length: 5 }, (_, i) => ({ k: `k${i}`, v: i })); // ~17 bytes a line

@@ -83,7 +83,9 @@ export class Spool<T> {
   }
 
   /**
-   * Append rows; returns those that did not fit under SPOOL_MAX_BYTES (the caller drops and counts them).
+   * Append rows; returns those it could not keep (the caller drops and counts them): rows past
+   * SPOOL_MAX_BYTES, and a row that cannot be encoded (e.g. nested too deep for JSON.stringify),
+   * which must not take the others, or a shutdown, down with it.
    * Synchronous on purpose: it runs when memory is full, and a row must be on its way to disk before
    * add() returns.
    */
@@ -91,7 +93,14 @@ export class Spool<T> {
     const rejected: T[] = [];
     let chunk = '';
     for (const row of rows) {
-      const line = JSON.stringify(row) + '\n';
+      let line: string;
+      try {
+        line = JSON.stringify(row) + '\n';
+      } catch (err) {
+        this.#logger.error({ err }, 'a row cannot be encoded for the spool; it is dropped (and counted)');
+        rejected.push(row);
+        continue;
+      }
       const size = Buffer.byteLength(line);
       if (this.#budget.bytes + size > this.#budget.maxBytes) {
         rejected.push(row);
