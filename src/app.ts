@@ -2,6 +2,7 @@ import type { Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
 import { migrateWithRetry } from './core/db/migrate.js';
 import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
+import { lockDataDir } from './core/data-dir-lock.js';
 import { createFeedContext } from './core/feed-context.js';
 import { HttpServer } from './core/http/server.js';
 import type { Reject } from './core/ingest/reject.js';
@@ -55,6 +56,8 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
   let stopping: Promise<void> | undefined;
 
   async function start(signal: AbortSignal): Promise<void> {
+    // Before anything touches DATA_DIR (the spool, the embedded database).
+    lifecycle.defer('data dir lock', lockDataDir(config.dataDir));
     const db = (database = await connectDatabase({ ...config, logger: logger.child({ component: 'database' }) }));
     lifecycle.defer('database', () => db.close());
     logger.info({ database: redactUrl(db.url), embedded: db.embedded }, 'database configured');

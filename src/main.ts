@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createApp, SHUTDOWN_TIMEOUT_MS } from './app.js';
 import { loadConfig } from './config.js';
-import { ConfigError, exitCodeFor } from './errors.js';
+import { ConfigError, exitCodeFor, FatalError } from './errors.js';
 import { createLogger } from './logger.js';
 
 /**
@@ -55,7 +55,9 @@ async function main(): Promise<void> {
   try {
     await app.start();
   } catch (err) {
-    logger.fatal({ err }, 'could not start');
+    // A FatalError says what to fix in one line (e.g. DATA_DIR in use); anything else gets its stack.
+    if (err instanceof FatalError) process.stderr.write(`tributary: ${err.message}\n`);
+    else logger.fatal({ err }, 'could not start');
     await app.stop().catch(() => undefined);
     process.exit(exitCodeFor(err));
   }
