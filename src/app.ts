@@ -1,6 +1,6 @@
 import type { Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
-import { migrateWithRetry } from './core/db/migrate.js';
+import { MigrationsPendingError, migrateWithRetry } from './core/db/migrate.js';
 import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
 import { lockDataDir } from './core/data-dir-lock.js';
 import { createFeedContext } from './core/feed-context.js';
@@ -63,7 +63,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     logger.info({ database: redactUrl(db.url), embedded: db.embedded }, 'database configured');
     signal.throwIfAborted();
 
-    // HTTP first: /healthz answers and /readyz says 503 while migrations wait for the database.
+    // HTTP first: /healthz answers and /readyz says 503 until migrations are applied.
     const readiness = createReadiness({
       db: () => database?.db,
       migrated: () => migrated,
@@ -75,17 +75,16 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const server = (http = new HttpServer({ ...config.http, logger: logger.child({ component: 'http' }), metrics, readiness }));
     await server.start();
     lifecycle.defer('http', () => server.stop());
-    const retry = { ...config.reconnect, maxMs: Math.min(config.reconnect.maxMs, MIGRATE_RETRY_MAX_MS), signal };
-    migrated = await migrateWithRetry(db, logger.child({ component: 'migrate' }), retry);
-    signal.throwIfAborted();
-
     const reporter = new StatusReporter(db.db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
     reporter.start();
     lifecycle.defer('status', () => reporter.stop());
 
     const rejects = writers.create<Reject>('rejects', {
       name: 'ingest_rejects',
-      write: (rows) => insertRejects(db.db, rows),
+      write: async (rows) => {
+        if (!migrated) throw new MigrationsPendingError();
+        await insertRejects(db.db, rows);
+      },
       // A reject that itself cannot be stored is logged (its raw text is already sanitised; a last resort).
       onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),
     });
@@ -96,7 +95,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const runners = plans.flatMap(({ def, plan }) => {
       const status = statuses.get(def.source) as SourceStatus;
       const log = logger.child({ source: def.source });
-      const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log };
+      const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log, schemaReady: () => migrated };
       const { ctx, writers: own } = createFeedContext(def, deps);
       feedWriters.push(...own);
       for (const route of plan.routes?.(ctx) ?? []) server.route(route.method, route.path, route.handler);
@@ -112,6 +111,12 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     });
     lifecycle.defer('feeds', () => Promise.allSettled(runners.map((r) => r.stop())));
     for (const r of runners) r.start();
+
+    // Feeds read from the first second; their writers hold (memory, then spool) until the schema is there.
+    const retry = { ...config.reconnect, maxMs: Math.min(config.reconnect.maxMs, MIGRATE_RETRY_MAX_MS), signal };
+    migrated = await migrateWithRetry(db, logger.child({ component: 'migrate' }), retry);
+    signal.throwIfAborted();
+
     logger.info({ sources: plans.map(({ def }) => def.source), instance: config.instanceId }, 'tributary started');
   }
 

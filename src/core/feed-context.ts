@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { MigrationsPendingError } from './db/migrate.js';
 import type { CoreDatabase } from './db/schema.js';
 import type { FeedContext, FeedDefinition, TableSpec } from './feed.js';
 import { makeReject, type Reject } from './ingest/reject.js';
@@ -18,6 +19,8 @@ export interface FeedContextDeps {
   readonly status: SourceStatus;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
   readonly signal: AbortSignal;
+  /** True once the migrations are applied: until then every write is retried (MigrationsPendingError). */
+  readonly schemaReady: () => boolean;
 }
 
 /**
@@ -54,7 +57,10 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       name: table.name,
       maxInFlight: table.maxInFlight,
       collapse: table.collapse,
-      write: (rows) => table.write(deps.db, rows),
+      write: async (rows) => {
+        if (!deps.schemaReady()) throw new MigrationsPendingError();
+        await table.write(deps.db, rows);
+      },
       onWritten: (rows) => written(table, rows),
       onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
     });
@@ -69,6 +75,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     reconnect: deps.reconnect,
     db: deps.db,
     signal: deps.signal,
+    ready: deps.schemaReady,
     add<Row>(table: TableSpec<Row>, rows: readonly Row[]) {
       if (rows.length === 0) return;
       const writer = byTable.get(table as TableSpec<unknown>);

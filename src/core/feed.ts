@@ -62,6 +62,8 @@ export interface FeedContext {
   readonly db: Kysely<CoreDatabase>;
   /** Aborted when the daemon stops. */
   readonly signal: AbortSignal;
+  /** True once the database has its schema (migrations applied). Writers wait on it by themselves. */
+  ready(): boolean;
   /** Count rows as received and hand them to the table's batching writer. Never waits: reading a socket never pauses for a write. */
   add<Row>(table: TableSpec<Row>, rows: readonly Row[]): void;
   /** Count what could not be used and store it in ingest_rejects. */

@@ -22,6 +22,7 @@ export function fakeFeedContext(source: string, opts: { logger: Logger; db?: Kys
     reconnect: { baseMs: 20, maxMs: 200 },
     db: opts.db ?? (undefined as unknown as Kysely<CoreDatabase>),
     signal: new AbortController().signal,
+    ready: () => true,
     add: (_table, rows) => void added.push(...rows),
     reject: (rs) => void rejects.push(...rs),
     written: () => undefined,

@@ -6,6 +6,16 @@ import type { Logger } from '../../logger.js';
 import { backoffDelay } from '../../util/backoff.js';
 import { delay } from '../../util/delay.js';
 
+/**
+ * A write attempted before the migrations ran (the database has not answered since start): retried
+ * like any outage, so feeds can read, buffer and spool from the first second.
+ */
+export class MigrationsPendingError extends RetryableError {
+  constructor() {
+    super('MIGRATIONS_PENDING', 'migrations are not applied yet: waiting for the database');
+  }
+}
+
 /** Advisory lock key that serialises migrations across processes ("tributary" in ASCII, truncated). */
 const MIGRATION_LOCK_KEY = 0x7472_6962;
 

@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { RetryableError } from '../../errors.js';
 
 /**
  * Errors of a write, classified by what the writer must do. Only what may pass later is retried;
@@ -6,6 +7,7 @@ import { constants } from 'node:os';
  * that no error can stop a feed by being retried forever.
  *
  * - `retry`: the database or the connection to it is away or busy, and the same rows may pass later:
+ *   - our own RetryableError (e.g. migrations not applied yet);
  *   - a SQLSTATE of class 08 (connection), 40 (serialization failure, deadlock), 53 (insufficient
  *     resources: disk full, out of memory, too many connections), 57 (operator intervention: admin
  *     or crash shutdown, cannot connect now, statement timeout), 58 (system error: I/O), or 55P03 /
@@ -29,6 +31,7 @@ const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 export function classifyPgError(error: unknown): PgErrorAction {
   if (typeof error !== 'object' || error === null) return 'bad_row';
+  if (error instanceof RetryableError) return 'retry'; // ours, e.g. MigrationsPendingError
   const code = 'code' in error ? String(error.code) : '';
   if (NETWORK_CODES.has(code)) return 'retry';
   if (SQLSTATE.test(code)) return RETRYABLE_CLASSES.has(code.slice(0, 2)) || RETRYABLE_STATES.has(code) ? 'retry' : 'bad_row';

@@ -13,7 +13,9 @@ import { delay } from '../../util/delay.js';
  *                  feed keeps running: the upstreams never replay, so a stopped feed loses events for
  *                  good, while idempotent writes make an overlap with a new leader harmless. On
  *                  reconnecting it tries the lock again: acquired -> LEADER; held by another replica
- *                  -> step down (onRelease) -> FOLLOWER.
+ *                  -> step down (onRelease) -> FOLLOWER. A replica that cannot reach the database at
+ *                  all at start begins here too (FOLLOWER -> LEADER_ADRIFT on the first failed
+ *                  connection): no replica can tell which one leads, and waiting would lose events.
  *
  * Takeover: a leader that dies closes its socket and Postgres frees the lock at once; a leader that
  * vanishes without closing (host lost) is detected by the server's TCP keepalives, set low on the lock
@@ -42,6 +44,8 @@ export class LeaderLock {
   #client: pg.Client | undefined;
   #holding = false;
   #leading = false;
+  /** The lock connection has succeeded once: until then, a failure means the database is unreachable at start. */
+  #reached = false;
   #loop: Promise<void> | undefined;
 
   constructor(options: LeaderLockOptions) {
@@ -72,6 +76,7 @@ export class LeaderLock {
     while (!signal.aborted) {
       try {
         const client = this.#client ?? (await this.#connect(pollMs));
+        this.#reached = true;
         if (signal.aborted) break;
         if (this.#holding) {
           await client.query('SELECT 1');
@@ -93,6 +98,13 @@ export class LeaderLock {
       } catch (err) {
         if (this.#holding || this.#client) {
           logger.warn({ err, leading: this.#leading }, 'lost the lock connection; the feed keeps running while it reconnects');
+        } else if (!this.#reached && !this.#leading && !signal.aborted) {
+          // The database is unreachable at start: nobody can tell which replica leads, and a feed
+          // that waits loses what the upstream sends meanwhile. Run it (writes are idempotent) as
+          // a leader that lost its lock would, and settle once the database answers.
+          this.#leading = true;
+          logger.warn({ err }, 'database unreachable at start: running the feed without its lock until the database answers');
+          this.#o.onAcquire();
         }
         this.#holding = false;
         const client = this.#client;

@@ -61,6 +61,13 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
       refuse(req, res, 413, `body larger than ${maxBytes} bytes`);
       return;
     }
+    if (!ctx.ready()) {
+      // Not 404 and not a reject: TradePost retries a delivery that got no 200, and the schema is coming.
+      res.setHeader('retry-after', '5');
+      sendJson(res, 503, { error: 'starting: the database is not ready yet' });
+      req.resume();
+      return;
+    }
     const body = await readBody(req, res, maxBytes);
     if (body === undefined) return; // answered (413) or the client went away
 
