@@ -60,6 +60,7 @@ export const envSchema = z.object({
   TRADEPOST_REPLICAS: replicas.default('one'),
   COMMERCE_REPLICAS: replicas.default('one'),
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -98,6 +99,8 @@ export interface Config {
     | { readonly enabled: false };
   readonly spoolMaxBytes: number;
   readonly instanceId: string;
+  /** An event whose own time is further than this (ms) ahead of the wall clock is a reject. */
+  readonly eventTimeMaxSkewMs: number;
 }
 
 /**
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { enabled: false },
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    eventTimeMaxSkewMs: e.EVENT_TIME_MAX_SKEW_MS,
   };
   return deepFreeze(config);
 }

@@ -21,6 +21,8 @@ export interface FeedContextDeps {
   readonly signal: AbortSignal;
   /** True once the migrations are applied: until then every write is retried (MigrationsPendingError). */
   readonly schemaReady: () => boolean;
+  /** An event time further than this (ms) ahead of the wall clock makes the row a reject. */
+  readonly eventTimeMaxSkewMs: number;
 }
 
 /**
@@ -40,6 +42,24 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     rejected.inc(rejects.length);
     deps.rejects.add(rejects);
     logger.debug({ count: rejects.length, reason: rejects[0]?.reason }, 'rejected input');
+  };
+
+  /** Rows whose own time is not in the future (beyond the skew); the others become rejects. */
+  const admit = <Row>(table: TableSpec<Row>, rows: readonly Row[]): readonly Row[] => {
+    const limit = Date.now() + deps.eventTimeMaxSkewMs;
+    let future: Row[] | undefined;
+    for (const row of rows) {
+      const t = table.eventTimeMs(row);
+      if (t !== null && t > limit) (future ??= []).push(row);
+    }
+    if (!future) return rows;
+    reject(
+      future.map((row) =>
+        makeReject(source, `event time ${isoOrRaw(table.eventTimeMs(row))} is more than ${deps.eventTimeMaxSkewMs} ms ahead of the clock (EVENT_TIME_MAX_SKEW_MS)`, table.describe(row)),
+      ),
+    );
+    const out = new Set(future);
+    return rows.filter((row) => !out.has(row));
   };
 
   const written = <Row>(table: TableSpec<Row>, rows: readonly Row[]): void => {
@@ -81,10 +101,16 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       const writer = byTable.get(table as TableSpec<unknown>);
       if (!writer) throw new Error(`feed "${source}" writes to ${table.name}, which its definition does not list in tables`);
       status.eventsParsed(rows.length);
-      writer.add(rows);
+      writer.add(admit(table, rows));
     },
+    admit,
     reject,
     written,
   };
   return { ctx, writers: [...byTable.values()] };
+}
+
+function isoOrRaw(ms: number | null): string {
+  const d = new Date(ms ?? Number.NaN);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 }

@@ -66,6 +66,11 @@ export interface FeedContext {
   ready(): boolean;
   /** Count rows as received and hand them to the table's batching writer. Never waits: reading a socket never pauses for a write. */
   add<Row>(table: TableSpec<Row>, rows: readonly Row[]): void;
+  /**
+   * The rows whose own time is not too far in the future (EVENT_TIME_MAX_SKEW_MS); the others become
+   * rejects. `add` applies it; a route that writes directly calls it first.
+   */
+  admit<Row>(table: TableSpec<Row>, rows: readonly Row[]): readonly Row[];
   /** Count what could not be used and store it in ingest_rejects. */
   reject(rejects: readonly Reject[]): void;
   /** Rows committed outside the writer: counted and timed as the writer counts and times its own. */

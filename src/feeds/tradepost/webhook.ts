@@ -81,6 +81,10 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
     const row = parsed.row;
     ctx.status.messageReceived();
     ctx.status.eventsParsed(1);
+    if (ctx.admit(eventsTable, [row]).length === 0) {
+      sendJson(res, 400, { error: 'sent_at is too far in the future (stored in ingest_rejects)' });
+      return;
+    }
     try {
       const inserted = await insertTradePostEvents(db, [row]);
       ctx.written(eventsTable, [row]);
