@@ -185,8 +185,12 @@ class Scanner {
   stringFlags = 0;
   /** Type of the last value skipped. */
   valueType = T_ABSENT;
-  /** Open containers ('{' or '[') of the value being walked. */
-  readonly stack = new Uint8Array(MAX_DEPTH);
+  /**
+   * Open containers ('{' or '[') of the value being walked. Small at first, as most values nest a few
+   * levels: a typed array this small is allocated on the JS heap, cheaply, where a MAX_DEPTH one per
+   * frame cost a few percent on small frames. `deeper` doubles it when needed.
+   */
+  stack: Uint8Array = new Uint8Array(32);
   /** Per slot: start, end, type, string flags of a recorded value. */
   readonly spans = new Int32Array(SLOTS * SLOT_WIDTH);
   // The current event's payload: bytes [payloadStart, payloadEnd), and whether its only key is "id".
@@ -346,7 +350,7 @@ class Scanner {
    */
   walk(p: number, watch: number): number {
     const b = this.b;
-    const stack = this.stack;
+    let stack = this.stack;
     const first = b[p] as number;
     if (first !== 0x7b && first !== 0x5b) return this.skipScalar(p, first);
     let depth = 0;
@@ -376,7 +380,7 @@ class Scanner {
           if (depth <= watch) watch = this.memberKey(depth, ks, ke, p);
         }
         if (c === 0x7b || c === 0x5b) {
-          if (depth === MAX_DEPTH) throw BAIL;
+          if (depth === stack.length) stack = this.deeper();
           stack[depth++] = c;
           p++;
           opened = true;
@@ -401,6 +405,15 @@ class Scanner {
         depth--;
       }
     }
+  }
+
+  /** The stack, twice as deep; bails beyond MAX_DEPTH. */
+  deeper(): Uint8Array {
+    const old = this.stack;
+    if (old.length >= MAX_DEPTH) throw BAIL;
+    this.stack = new Uint8Array(old.length * 2);
+    this.stack.set(old);
+    return this.stack;
   }
 
   /**
