@@ -155,6 +155,8 @@ describe('TradePost feed end to end', () => {
     expect((await post(body, { authorization: 'Bearer nope' })).status).toBe(401);
     expect((await post(body, { authorization: SECRET })).status).toBe(401);
     expect((await rowsOf(tdb, c)).length).toBe(0);
+    // Five refusals in a row: at most one log line (with the count), not one each.
+    expect(app.logs.filter((l) => l.includes('missing or wrong secret')).length).toBe(1);
     const ok = await post(body, { authorization: `Bearer ${SECRET}` });
     expect(ok.status).toBe(200);
     expect((await rowsOf(tdb, c)).length).toBe(1);

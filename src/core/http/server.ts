@@ -10,6 +10,8 @@ export interface HttpServerOptions {
   readonly port: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** A request must arrive whole (headers and body) within this (ms); default 15 s. */
+  readonly requestTimeoutMs?: number;
   /** Readiness: status code and body for GET /readyz. */
   readonly readiness: () => Promise<{ ready: boolean; body: unknown }>;
 }
@@ -52,10 +54,17 @@ export class HttpServer {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => void this.#handle(req, res));
-    // Slow-loris protection: a request must arrive whole within 15 s.
-    server.requestTimeout = 15_000;
-    server.headersTimeout = 10_000;
+    const requestTimeout = this.#o.requestTimeoutMs ?? 15_000;
+    const server = createServer(
+      {
+        // Slow-loris protection: a request must arrive whole within requestTimeout. Node checks the
+        // deadline only every connectionsCheckingInterval (default 30 s), so check often enough.
+        requestTimeout,
+        headersTimeout: Math.min(10_000, requestTimeout),
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, requestTimeout / 4)),
+      },
+      (req, res) => void this.#handle(req, res),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#o.port, this.#o.host, () => {

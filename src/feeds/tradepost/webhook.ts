@@ -29,6 +29,8 @@ export const WEBHOOK_PATH = '/webhooks/tradepost';
 export const WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
 /** After a 413 on a body still arriving, how long (ms) the rest is read and discarded before the socket is dropped. */
 const LINGER_MS = 1_000;
+/** At most one log line about refused (401) deliveries this often (ms): a scanner must not flood the log. */
+const UNAUTHORIZED_LOG_MS = 10_000;
 
 export interface TradePostWebhookOptions {
   readonly secret: string;
@@ -49,10 +51,19 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
   // Digests have a fixed length, so comparing them never reveals the secret's length.
   const expected = sha256(opts.secret);
 
+  // Refused deliveries are logged at most once per UNAUTHORIZED_LOG_MS, with the count since the last line.
+  let unauthorized = 0;
+  let lastUnauthorizedLog = 0;
+
   return async (req, res) => {
     const presented = presentedSecret(req);
     if (presented === undefined || !timingSafeEqual(sha256(presented), expected)) {
-      logger.warn({ remote: req.socket.remoteAddress }, 'webhook delivery with a missing or wrong secret');
+      unauthorized++;
+      if (Date.now() - lastUnauthorizedLog >= UNAUTHORIZED_LOG_MS) {
+        logger.warn({ remote: req.socket.remoteAddress, refused: unauthorized }, 'webhook deliveries with a missing or wrong secret');
+        lastUnauthorizedLog = Date.now();
+        unauthorized = 0;
+      }
       refuse(req, res, 401, 'missing or wrong webhook secret');
       return;
     }
