@@ -37,8 +37,9 @@ export interface App {
 /**
  * The composition root: builds the core from the config and runs every enabled feed on it. It names
  * no feed: `feeds` is the list in src/feeds/index.ts (tests pass their own).
- * Start: database -> HTTP -> migrations -> status -> writers -> feeds. Stop is the reverse, by the
- * lifecycle's registry: feeds -> writers (drain) -> status -> HTTP -> database.
+ * Start: DATA_DIR lock -> database -> HTTP -> status -> writers -> feeds -> migrations (feeds read
+ * from the first second; their writes wait for the schema). Stop is the reverse, by the lifecycle's
+ * registry: feeds -> writers (drain) -> status -> HTTP -> database -> lock.
  */
 export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS): App {
   checkFeedDefinitions(feeds);
