@@ -70,6 +70,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       migrated: () => migrated,
       writesFailing: () => writers.failing,
       bufferedEvents: () => writers.budget.held,
+      dropping: () => writers.dropping,
       statuses: () => statuses.values(),
       metrics,
     });

@@ -35,8 +35,8 @@ export function createMetrics() {
     }),
     eventsDropped: new Counter({
       name: 'tributary_events_dropped_total',
-      help: 'Events dropped because the memory buffer (BUFFER_MAX_EVENTS) and the spool were full.',
-      labelNames: ['source'] as const,
+      help: 'Events lost because neither the memory buffer nor the spool could keep them, by source and reason (memory_full, spool_full, spool_write_failed, unencodable, shutdown).',
+      labelNames: ['source', 'reason'] as const,
       registers: [registry],
     }),
     reconnects: new Counter({

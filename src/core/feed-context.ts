@@ -83,6 +83,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       },
       onWritten: (rows) => written(table, rows),
       onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
+      onDropped: (message) => status.noteError(`${table.name}: ${message}`),
     });
     byTable.set(table, writer);
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +92,41 @@ describe('database outages', () => {
     await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings written`, 30_000);
     await waitFor(() => spoolFiles(dataDir).length === 0, 'spool segments deleted once written');
     expect(await (await fetch(`http://127.0.0.1:${app.httpPort}/metrics`)).text()).not.toMatch(/tributary_events_dropped_total\{[^}]*\} [1-9]/);
+  }, 60_000);
+
+  it('a spool the disk refuses: the daemon reads on, counts the drops by reason, and /readyz and last_error say why', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-nospool-'));
+    app = await start({ DATA_DIR: dataDir, BUFFER_MAX_EVENTS: '300', BATCH_MAX_EVENTS: '100' });
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    const connections = server.totalConnections;
+    // The disk refuses every spool write from now on (as a full or read-only disk would).
+    rmSync(join(dataDir, 'spool'), { recursive: true });
+    writeFileSync(join(dataDir, 'spool'), 'not a directory');
+    proxy.cut();
+    const first = nextListing;
+    sendNew(1000);
+    const metricsText = () => fetch(`http://127.0.0.1:${app!.httpPort}/metrics`).then((r) => r.text());
+    const droppedNow = async () => Number(/tributary_events_dropped_total\{source="bptf",reason="spool_write_failed"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+    await waitFor(async () => (await droppedNow()) === 700, '700 drops counted as spool_write_failed');
+    const ready = await fetch(`http://127.0.0.1:${app.httpPort}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { dropping_events?: { reason: string; error: string } }).dropping_events).toMatchObject({
+      reason: 'spool_write_failed',
+      error: expect.stringMatching(/^ENOTDIR: /),
+    });
+    expect(app.statuses.get('bptf')?.lastError).toMatch(/bptf_listings: \d+ events dropped \(spool_write_failed\): ENOTDIR/);
+    // Reading went on: the same socket, and what memory held is written once the database is back.
+    expect(app.statuses.get('bptf')?.state).toBe('connected');
+    expect(server.totalConnections).toBe(connections);
+    proxy.restore();
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === first + 300, 'the 300 held in memory written', 30_000);
+    // The disk back, and the 700 dropped ones (those past the memory buffer) sent again, so the table
+    // holds every listing sent (a burst of 700 overflows the 300-event buffer into the spool again).
+    rmSync(join(dataDir, 'spool'));
+    mkdirSync(join(dataDir, 'spool', 'bptf_listings'), { recursive: true });
+    const again = Array.from({ length: 700 }, (_, i) => makeListingUpdate(first + 300 + i, { timeSec: 1_765_600_000 }));
+    for (let i = 0; i < again.length; i += 20) server.sendEvents(again.slice(i, i + 20));
+    await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings`, 30_000);
   }, 60_000);
 
   it('a restart during an outage saves what is buffered to the spool and replays it at start-up', async () => {

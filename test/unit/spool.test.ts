@@ -1,7 +1,8 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { BatchWriter } from '../../src/core/writer/batch-writer.js';
@@ -39,8 +40,8 @@ describe('Spool', () => {
     let deep: unknown = {};
     for (let i = 0; i < 100_000; i++) deep = { d: deep };
     const poison = { k: 'deep', v: deep } as unknown as Row;
-    const refused = s.append([{ k: 'a', v: 1 }, poison, { k: 'b', v: 2 }]);
-    expect(refused).toEqual([poison]);
+    const drops = s.append([{ k: 'a', v: 1 }, poison, { k: 'b', v: 2 }]);
+    expect(drops).toEqual([{ rows: [poison], reason: 'unencodable', error: expect.stringMatching(/call stack/) }]);
     s.close();
     expect(newSpool(dir).takeOldest()?.rows).toEqual([
       { k: 'a', v: 1 },
@@ -51,9 +52,39 @@ describe('Spool', () => {
   it('refuses rows past SPOOL_MAX_BYTES and returns them', () => {
     const s = newSpool(mkdtempSync(join(tmpdir(), 'spool-')), 60);
     const rows = Array.from({ length: 5 }, (_, i) => ({ k: `k${i}`, v: i })); // ~17 bytes a line
-    const refused = s.append(rows);
-    expect(refused.length).toBe(2);
+    const drops = s.append(rows);
+    expect(drops.map((d) => [d.reason, d.rows.length])).toEqual([['spool_full', 2]]);
     expect(s.bytes).toBeLessThanOrEqual(60);
+  });
+
+  it('a write the disk refuses drops those rows by reason, never throws, and writing resumes once the disk is back', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const s = newSpool(dir);
+    rmSync(dir, { recursive: true }); // the segment cannot be created: ENOENT
+    const drops = s.append([{ k: 'a', v: 1 }, { k: 'b', v: 2 }]);
+    expect(drops).toEqual([{ rows: [{ k: 'a', v: 1 }, { k: 'b', v: 2 }], reason: 'spool_write_failed', error: expect.stringMatching(/^ENOENT: /) }]);
+    expect(s.bytes).toBe(0);
+    mkdirSync(dir);
+    expect(s.append([{ k: 'c', v: 3 }])).toEqual([]);
+    expect(s.takeOldest()?.rows).toEqual([{ k: 'c', v: 3 }]);
+  });
+
+  // A real full disk: a 64 KiB tmpfs (needs root and mount, as this machine and its CI have).
+  const tmpfs = mkdtempSync(join(tmpdir(), 'spool-tmpfs-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', tmpfs]).status === 0;
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [tmpfs]);
+  });
+  it.skipIf(!mounted)('on a full disk (ENOSPC) keeps what fit, drops the rest by reason, and never throws', () => {
+    const s = newSpool(tmpfs);
+    const rows = Array.from({ length: 200 }, (_, i) => ({ k: `k${i}`, v: i, pad: 'x'.repeat(1_000) }) as unknown as Row);
+    const drops = rows.flatMap((row) => s.append([row]));
+    expect(drops.length).toBeGreaterThan(100);
+    expect(drops.every((d) => d.reason === 'spool_write_failed' && /^ENOSPC: /.test(d.error ?? ''))).toBe(true);
+    s.close();
+    const kept = newSpool(tmpfs).takeOldest()?.rows ?? [];
+    expect(kept.length + drops.length).toBeGreaterThanOrEqual(199); // at most one torn line at the end
+    expect(kept.length).toBeGreaterThan(30);
   });
 
   it('skips a torn last line left by a crash mid-append', () => {

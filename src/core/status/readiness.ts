@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Metrics } from '../../metrics.js';
 import type { CoreDatabase } from '../db/schema.js';
+import type { DropReport } from '../writer/writer-pool.js';
 import type { SourceStatus } from './source-status.js';
 
 /** Probe the database at most this often (ms): readiness checks must not load it. */
@@ -12,11 +13,13 @@ export interface ReadinessDeps {
   /** True while a write is failing. */
   readonly writesFailing: () => boolean;
   readonly bufferedEvents: () => number;
+  /** The last loss of events while recent: not ready, and the body says why. */
+  readonly dropping: () => DropReport | undefined;
   readonly statuses: () => Iterable<SourceStatus>;
   readonly metrics: Metrics;
 }
 
-/** GET /readyz: ready when the database answers, migrations are applied and no write is failing. */
+/** GET /readyz: ready when the database answers, migrations are applied, no write is failing and no event was just dropped. */
 export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boolean; body: unknown }> {
   let lastProbe = { at: 0, ok: false };
   return async () => {
@@ -35,7 +38,8 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boo
       deps.metrics.dbUp.set(ok ? 1 : 0);
     }
     const migrated = deps.migrated();
-    const ready = lastProbe.ok && migrated && !deps.writesFailing();
+    const dropping = deps.dropping();
+    const ready = lastProbe.ok && migrated && !deps.writesFailing() && !dropping;
     return {
       ready,
       body: {
@@ -43,6 +47,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boo
         database: lastProbe.ok ? 'up' : 'down',
         migrations: migrated ? 'applied' : 'pending',
         buffered_events: deps.bufferedEvents(),
+        ...(dropping && { dropping_events: { writer: dropping.writer, reason: dropping.reason, error: dropping.error, at: dropping.at.toISOString() } }),
         sources: Object.fromEntries([...deps.statuses()].map((s) => [s.source, { state: s.state, leader: s.isLeader }])),
       },
     };

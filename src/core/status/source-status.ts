@@ -32,6 +32,11 @@ export class SourceStatus {
     for (const s of CONNECTION_STATES) this.metrics.connectionState.set({ source: this.source, state: s }, s === state ? 1 : 0);
   }
 
+  /** The latest error that is not a connection state change (e.g. events dropped): ingest_status.last_error. */
+  noteError(message: string): void {
+    this.lastError = message.slice(0, 500);
+  }
+
   setLeader(leader: boolean): void {
     this.isLeader = leader;
     this.metrics.leader.set({ source: this.source }, leader ? 1 : 0);

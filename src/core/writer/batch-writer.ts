@@ -37,7 +37,7 @@ import type { Metrics } from '../../metrics.js';
 import { backoffDelay } from '../../util/backoff.js';
 import { delay } from '../../util/delay.js';
 import type { BufferBudget } from './buffer-budget.js';
-import type { Spool, SpoolSegment } from './spool.js';
+import type { DropReason, Spool, SpoolSegment } from './spool.js';
 
 export interface BatchWriterOptions<T> {
   /** The table: the `writer` label of metrics (the logger is expected to carry it already). */
@@ -56,9 +56,10 @@ export interface BatchWriterOptions<T> {
   /** Called after a commit with the rows as added (before collapsing), less any the database refused. */
   readonly onWritten?: (rows: readonly T[]) => void;
   readonly onBadRow: (row: T, error: unknown) => void;
-  readonly onOverflow: (rows: T[]) => void;
+  /** Rows that neither memory nor the spool could keep, and why (they are lost: count and log them). */
+  readonly onOverflow: (rows: T[], reason: DropReason, error?: string) => void;
   /** Rows still unwritten when a drain's deadline passed and the spool could not take them. */
-  readonly onAbandon?: (rows: T[]) => void;
+  readonly onAbandon?: (rows: T[], reason: DropReason, error?: string) => void;
   /** On-disk overflow; without one, rows past the memory budget go straight to onOverflow. */
   readonly spool?: Spool<T>;
   readonly logger: Logger;
@@ -120,7 +121,7 @@ export class BatchWriter<T> {
   add(rows: readonly T[]): void {
     if (rows.length === 0) return;
     if (this.#state === 'stopped') {
-      this.#o.onOverflow([...rows]);
+      this.#o.onOverflow([...rows], 'shutdown');
       return;
     }
     const fit = this.#o.budget.reserve(rows.length);
@@ -136,8 +137,8 @@ export class BatchWriter<T> {
   }
 
   #overflow(rows: T[]): void {
-    const dropped = this.#o.spool ? this.#o.spool.append(rows) : rows;
-    if (dropped.length > 0) this.#o.onOverflow(dropped);
+    if (!this.#o.spool) return this.#o.onOverflow(rows, 'memory_full');
+    for (const d of this.#o.spool.append(rows)) this.#o.onOverflow(d.rows, d.reason, d.error);
   }
 
   /** Resolves when nothing is buffered or in flight. */
@@ -253,12 +254,16 @@ export class BatchWriter<T> {
       }
     });
     if (fresh.length === 0) return 0;
-    const lost = this.#o.spool ? this.#o.spool.append(fresh) : fresh;
-    if (lost.length > 0) this.#o.onAbandon?.(lost);
-    if (lost.length < fresh.length) {
-      this.#o.logger.warn({ spooled: fresh.length - lost.length }, 'unwritten events saved to the spool for the next start');
+    const drops = this.#o.spool ? this.#o.spool.append(fresh) : [{ rows: fresh, reason: 'shutdown' as const }];
+    let lost = 0;
+    for (const d of drops) {
+      lost += d.rows.length;
+      this.#o.onAbandon?.(d.rows, d.reason, d.error);
     }
-    return lost.length;
+    if (lost < fresh.length) {
+      this.#o.logger.warn({ spooled: fresh.length - lost }, 'unwritten events saved to the spool for the next start');
+    }
+    return lost;
   }
 
   #armTimer(): void {

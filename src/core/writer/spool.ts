@@ -20,6 +20,21 @@ import type { Logger } from '../../logger.js';
 /** Seal a segment at this size (bytes): bounds what one replay loads into memory. */
 export const SEGMENT_MAX_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Why events were not kept: `memory_full` (no spool configured), `spool_full` (SPOOL_MAX_BYTES),
+ * `spool_write_failed` (the disk refused: full, read-only, permissions), `unencodable` (a row
+ * JSON.stringify cannot write), `shutdown` (unwritten at the stop's deadline and not spooled).
+ */
+export type DropReason = 'memory_full' | 'spool_full' | 'spool_write_failed' | 'unencodable' | 'shutdown';
+
+/** Rows the spool could not keep, and why. */
+export interface SpoolDrop<T> {
+  readonly rows: T[];
+  readonly reason: DropReason;
+  /** The error, for `spool_write_failed` and `unencodable` (e.g. "ENOSPC: no space left on device"). */
+  readonly error?: string;
+}
+
 export interface SpoolSegment {
   readonly path: string;
   readonly bytes: number;
@@ -83,39 +98,53 @@ export class Spool<T> {
   }
 
   /**
-   * Append rows; returns those it could not keep (the caller drops and counts them): rows past
-   * SPOOL_MAX_BYTES, and a row that cannot be encoded (e.g. nested too deep for JSON.stringify),
-   * which must not take the others, or a shutdown, down with it.
+   * Append rows; returns those it could not keep, by reason (the caller counts and logs them): rows
+   * past SPOOL_MAX_BYTES, a row that cannot be encoded (e.g. nested too deep for JSON.stringify),
+   * and rows whose write the disk refused. Never throws: a full disk must not take the socket's
+   * message handler, or a shutdown, down with it.
    * Synchronous on purpose: it runs when memory is full, and a row must be on its way to disk before
    * add() returns.
    */
-  append(rows: readonly T[]): T[] {
-    const rejected: T[] = [];
+  append(rows: readonly T[]): SpoolDrop<T>[] {
+    const drops: SpoolDrop<T>[] = [];
+    const full: T[] = [];
     let chunk = '';
+    let chunkRows: T[] = [];
+    let chunkBytes = 0;
+    const flush = () => {
+      if (!chunk) return;
+      const failure = this.#write(chunk);
+      if (failure) {
+        this.#budget.bytes -= chunkBytes;
+        drops.push({ rows: chunkRows, reason: 'spool_write_failed', error: failure });
+      }
+      chunk = '';
+      chunkRows = [];
+      chunkBytes = 0;
+    };
     for (const row of rows) {
       let line: string;
       try {
         line = JSON.stringify(row) + '\n';
       } catch (err) {
-        this.#logger.error({ err }, 'a row cannot be encoded for the spool; it is dropped (and counted)');
-        rejected.push(row);
+        drops.push({ rows: [row], reason: 'unencodable', error: (err as Error).message });
         continue;
       }
       const size = Buffer.byteLength(line);
       if (this.#budget.bytes + size > this.#budget.maxBytes) {
-        rejected.push(row);
+        full.push(row);
         continue;
       }
       this.#budget.bytes += size;
       chunk += line;
-      if (chunk.length >= 1024 * 1024) {
-        this.#write(chunk);
-        chunk = '';
-      }
+      chunkRows.push(row);
+      chunkBytes += size;
+      if (chunk.length >= 1024 * 1024) flush();
     }
-    if (chunk) this.#write(chunk);
+    flush();
+    if (full.length > 0) drops.push({ rows: full, reason: 'spool_full' });
     this.#onChange();
-    return rejected;
+    return drops;
   }
 
   /** Seal the open segment (if any) and take the oldest segment for replay. */
@@ -166,23 +195,50 @@ export class Spool<T> {
     this.#seal();
   }
 
-  #write(chunk: string): void {
-    if (!this.#open) {
-      this.#seq++;
-      const path = join(this.#dir, `${String(this.#seq).padStart(12, '0')}.ndjson`);
-      this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false };
+  /** Write a chunk of whole lines; returns the error's text when the disk refused it (nothing thrown). */
+  #write(chunk: string): string | undefined {
+    try {
+      if (!this.#open) {
+        this.#seq++;
+        const path = join(this.#dir, `${String(this.#seq).padStart(12, '0')}.ndjson`);
+        this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false };
+      }
+      const buf = Buffer.from(chunk);
+      writeSync(this.#open.fd, buf);
+      this.#open.bytes += buf.length;
+      this.#open.dirty = true;
+      if (this.#open.bytes >= SEGMENT_MAX_BYTES) this.#seal();
+      return undefined;
+    } catch (err) {
+      // Part of the chunk may be on disk: its torn last line is skipped at replay, and a whole line
+      // that made it is written twice at worst (writes are idempotent). Start a new segment next time.
+      this.#abandonOpen();
+      const e = err as NodeJS.ErrnoException;
+      return `${e.code ?? e.name}: ${e.message}`;
     }
-    const buf = Buffer.from(chunk);
-    writeSync(this.#open.fd, buf);
-    this.#open.bytes += buf.length;
-    this.#open.dirty = true;
-    if (this.#open.bytes >= SEGMENT_MAX_BYTES) this.#seal();
+  }
+
+  /** Close the open segment after a failed write, keeping what reached the disk. */
+  #abandonOpen(): void {
+    const open = this.#open;
+    this.#open = undefined;
+    if (!open) return;
+    try {
+      closeSync(open.fd);
+    } catch {
+      // Already unusable.
+    }
+    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes });
   }
 
   #sync(): void {
-    if (this.#open?.dirty) {
+    if (!this.#open?.dirty) return;
+    try {
       fsyncSync(this.#open.fd);
       this.#open.dirty = false;
+    } catch (err) {
+      // On a timer: a throw here would crash the process. The next append finds the disk's state.
+      this.#logger.error({ err }, 'could not fsync the spool');
     }
   }
 

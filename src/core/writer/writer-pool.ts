@@ -3,14 +3,16 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { BufferBudget } from './buffer-budget.js';
-import { Spool, SpoolBudget } from './spool.js';
+import { Spool, SpoolBudget, type DropReason } from './spool.js';
 
 /** How often an open spool segment is fsync'd (ms): what a hard crash can lose of the spool. */
 const SPOOL_FSYNC_INTERVAL_MS = 200;
 /** Backoff between batch write retries (ms). */
 const WRITE_RETRY = { baseMs: 100, maxMs: 5_000 } as const;
 /** At most one "events dropped" line per writer this often (ms); the counter has every one. */
-const OVERFLOW_LOG_INTERVAL_MS = 10_000;
+const DROP_LOG_INTERVAL_MS = 10_000;
+/** /readyz reports dropping (and not ready) for this long (ms) after the last drop. */
+const DROP_VISIBLE_MS = 10_000;
 
 export interface WriterPoolOptions {
   readonly dataDir: string;
@@ -22,18 +24,31 @@ export interface WriterPoolOptions {
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
-export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight'>;
+export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight'> & {
+  /** Events of this writer were lost (counted already): e.g. to show the reason in ingest_status.last_error. */
+  readonly onDropped?: (message: string) => void;
+};
+
+/** The last loss of events, for /readyz. */
+export interface DropReport {
+  readonly writer: string;
+  readonly reason: DropReason;
+  readonly error: string | undefined;
+  readonly at: Date;
+}
 
 /**
  * Every batching writer of the app: they share one memory budget (BUFFER_MAX_EVENTS) and one spool
  * budget (SPOOL_MAX_BYTES), and each spools to `DATA_DIR/spool/<writer>`. Events that neither memory
- * nor the spool can hold are counted per source in tributary_events_dropped_total and logged.
+ * nor the spool can keep are counted by source and reason in tributary_events_dropped_total, logged
+ * (at most one error line per writer every 10 s, with the counts), and shown in /readyz.
  */
 export class WriterPool {
   readonly budget: BufferBudget;
   readonly #spoolBudget: SpoolBudget;
   readonly #o: WriterPoolOptions;
   readonly #writers: Array<{ readonly failing: boolean }> = [];
+  #lastDrop: DropReport | undefined;
 
   constructor(options: WriterPoolOptions) {
     this.#o = options;
@@ -46,6 +61,12 @@ export class WriterPool {
     return this.#writers.some((w) => w.failing);
   }
 
+  /** The last loss of events, while it is recent (DROP_VISIBLE_MS): /readyz says why it is not ready. */
+  get dropping(): DropReport | undefined {
+    const d = this.#lastDrop;
+    return d && Date.now() - d.at.getTime() < DROP_VISIBLE_MS ? d : undefined;
+  }
+
   create<T>(source: string, spec: WriterSpec<T>): BatchWriter<T> {
     const { metrics, spoolMaxBytes, bufferMaxEvents } = this.#o;
     const name = spec.name;
@@ -56,7 +77,25 @@ export class WriterPool {
         : undefined;
     spool?.onChange(() => metrics.spoolBytes.set({ writer: name }, spool.bytes));
     metrics.spoolBytes.set({ writer: name }, spool?.bytes ?? 0);
-    let lastOverflowLog = 0;
+    // Counts by reason since the last log line: one error line per DROP_LOG_INTERVAL_MS at most.
+    let unlogged = new Map<string, number>();
+    let lastLog = 0;
+    const dropped = (rows: T[], reason: DropReason, error?: string) => {
+      if (rows.length === 0) return;
+      metrics.eventsDropped.inc({ source, reason }, rows.length);
+      this.#lastDrop = { writer: name, reason, error, at: new Date() };
+      spec.onDropped?.(`${rows.length} events dropped (${reason})${error ? `: ${error}` : ''}`);
+      unlogged.set(reason, (unlogged.get(reason) ?? 0) + rows.length);
+      if (Date.now() - lastLog >= DROP_LOG_INTERVAL_MS) {
+        lastLog = Date.now();
+        const counts = Object.fromEntries(unlogged);
+        unlogged = new Map();
+        log.error(
+          { dropped: counts, error, buffer_max_events: bufferMaxEvents, spool_max_bytes: spoolMaxBytes },
+          'events dropped: neither the memory buffer nor the spool could keep them',
+        );
+      }
+    };
     const writer = new BatchWriter<T>({
       ...spec,
       spool,
@@ -66,17 +105,8 @@ export class WriterPool {
       budget: this.budget,
       logger: log,
       metrics,
-      onOverflow: (rows) => {
-        metrics.eventsDropped.inc({ source }, rows.length);
-        if (Date.now() - lastOverflowLog > OVERFLOW_LOG_INTERVAL_MS) {
-          lastOverflowLog = Date.now();
-          log.error({ dropped: rows.length, buffer_max_events: bufferMaxEvents, spool_max_bytes: spoolMaxBytes }, 'memory buffer and spool full: events dropped');
-        }
-      },
-      onAbandon: (rows) => {
-        metrics.eventsDropped.inc({ source }, rows.length);
-        log.error({ count: rows.length }, 'shutdown deadline passed with events unwritten');
-      },
+      onOverflow: dropped,
+      onAbandon: dropped,
     });
     this.#writers.push(writer);
     return writer;
