@@ -124,6 +124,41 @@ describe('BatchWriter with a spool', () => {
     await waitFor(() => readdirSync(dir).length === 0, 'replayed segments deleted');
   });
 
+  it('while writes fail, puts every row held over a second on disk (buffered ones and batches in flight), so a crash loses about a second', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    let up = false;
+    const written = new Map<string, number>();
+    const w = new BatchWriter<Row>({
+      name: 't',
+      maxEvents: 50,
+      maxWaitMs: 5,
+      retry: { baseMs: 50, maxMs: 200 },
+      budget: new BufferBudget(10_000),
+      logger,
+      metrics: createMetrics(),
+      spool: newSpool(dir),
+      spillAfterMs: 300,
+      write: async (rows) => {
+        if (!up) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+        for (const r of rows) written.set(r.k, r.v);
+      },
+      onBadRow: () => {},
+      onOverflow: () => expect.unreachable('nothing may be dropped'),
+    });
+    for (let i = 0; i < 500; i++) w.add([{ k: `k${i}`, v: i }]); // well under the memory budget
+    // A crash now would find every row on disk: a new process's spool holds all 500.
+    await waitFor(() => {
+      const seen = new Set<string>();
+      for (let s = newSpool(dir), seg = s.takeOldest(); seg; seg = s.takeOldest()) for (const r of seg.rows) seen.add(r.k);
+      return seen.size === 500;
+    }, 'all 500 rows on disk', 5_000);
+    // Only the batches in flight are still also in memory.
+    expect(w.held).toBeLessThanOrEqual(100);
+    up = true;
+    await waitFor(() => written.size === 500, 'all 500 rows written', 10_000);
+    await waitFor(() => readdirSync(dir).length === 0, 'replayed segments deleted', 10_000);
+  });
+
   it('saves rows still unwritten at the drain deadline to the spool, for the next start', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'spool-'));
     const make = (write: (rows: Row[]) => Promise<void>) =>

@@ -22,7 +22,9 @@
  *
  * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS over all writers). Rows that do not
  * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
- * which counts and logs them. While running, with memory below half full and the last write
+ * which counts and logs them. While writes fail, rows held for more than spillAfterMs (1 s) are put
+ * on disk as well (buffered ones move there, batches in flight get a copy), so a crash during an
+ * outage loses at most about a second of events. While running, with memory below half full and the last write
  * successful, the oldest spool segment is loaded and its rows are written like any others; the
  * segment is deleted once all of them are committed.
  *
@@ -62,11 +64,18 @@ export interface BatchWriterOptions<T> {
   readonly onAbandon?: (rows: T[], reason: DropReason, error?: string) => void;
   /** On-disk overflow; without one, rows past the memory budget go straight to onOverflow. */
   readonly spool?: Spool<T>;
+  /** While writes fail, rows held longer than this (ms) are put on disk too (default 1 s): what a crash can lose. */
+  readonly spillAfterMs?: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
 type State = 'running' | 'draining' | 'stopped';
+
+/** While writes fail, rows held in memory only for longer than this (ms) are put on disk: what a crash can lose. */
+const SPILL_AFTER_MS = 1_000;
+/** How often (ms) that is checked while writes fail. */
+const SPILL_CHECK_MS = 250;
 
 /** A spool segment being replayed: deleted once `outstanding` reaches 0, kept if any of its rows is abandoned. */
 interface Replay {
@@ -93,6 +102,11 @@ export class BatchWriter<T> {
   /** Aborted when a drain's deadline passes: retry loops give up and hand their rows to onAbandon. */
   readonly #hardStop = new AbortController();
   #consecutiveFailures = 0;
+  /** Batches being written, with when each started (ms): an outage copies the old ones to the spool. */
+  readonly #inFlight = new Map<T[], { readonly origins: Array<Replay | undefined>; readonly since: number }>();
+  /** Batches whose rows already have a copy in the spool (made while they were retrying). */
+  readonly #copied = new WeakSet<T[]>();
+  #spillTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
@@ -168,6 +182,8 @@ export class BatchWriter<T> {
       deadline?.removeEventListener('abort', onDeadline);
     }
     this.#state = 'stopped';
+    clearInterval(this.#spillTimer);
+    this.#spillTimer = undefined;
     let abandoned = 0;
     if (this.#pending.length > 0) {
       const rows = this.#pending.splice(0);
@@ -240,10 +256,11 @@ export class BatchWriter<T> {
   }
 
   /**
-   * Rows that will not be written by this process: rows from the socket go to the spool (or onAbandon
-   * without one); rows from a replayed segment are still on disk, so the segment is kept for next time.
+   * Rows that will not be written from memory: rows from the socket go to the spool (or onAbandon
+   * without one) unless a copy is there already; rows from a replayed segment are still on disk, so
+   * the segment is kept for a later replay.
    */
-  #abandon(rows: T[], origins: ReadonlyArray<Replay | undefined>): number {
+  #abandon(rows: T[], origins: ReadonlyArray<Replay | undefined>, onDiskAlready = false): number {
     const fresh: T[] = [];
     rows.forEach((row, i) => {
       const r = origins[i];
@@ -253,7 +270,7 @@ export class BatchWriter<T> {
         this.#o.spool?.release(r.segment);
       }
     });
-    if (fresh.length === 0) return 0;
+    if (fresh.length === 0 || onDiskAlready) return 0;
     const drops = this.#o.spool ? this.#o.spool.append(fresh) : [{ rows: fresh, reason: 'shutdown' as const }];
     let lost = 0;
     for (const d of drops) {
@@ -261,7 +278,7 @@ export class BatchWriter<T> {
       this.#o.onAbandon?.(d.rows, d.reason, d.error);
     }
     if (lost < fresh.length) {
-      this.#o.logger.warn({ spooled: fresh.length - lost }, 'unwritten events saved to the spool for the next start');
+      this.#o.logger.warn({ spooled: fresh.length - lost }, 'unwritten events saved to the spool');
     }
     return lost;
   }
@@ -277,6 +294,7 @@ export class BatchWriter<T> {
   }
 
   async #runBatch(batch: T[], origins: Array<Replay | undefined>): Promise<void> {
+    this.#inFlight.set(batch, { origins, since: Date.now() });
     try {
       const rows = this.#collapse(batch);
       const refused: T[] = [];
@@ -284,11 +302,12 @@ export class BatchWriter<T> {
       if (ok) {
         this.#settle(origins);
         this.#o.onWritten?.(refused.length === 0 ? batch : this.#without(batch, refused));
-      } else this.#abandon(batch, origins);
+      } else this.#abandon(batch, origins, this.#copied.has(batch));
     } catch (error) {
       // Only a bug in a callback can land here; never let it become an unhandled rejection.
       this.#o.logger.error({ err: error }, 'batch writer callback failed');
     } finally {
+      this.#inFlight.delete(batch);
       this.#o.budget.release(batch.length);
       this.#inFlightRows -= batch.length;
       this.#gauge();
@@ -337,10 +356,13 @@ export class BatchWriter<T> {
           this.#o.logger.info({ failures: this.#consecutiveFailures }, 'writes recovered');
         }
         this.#consecutiveFailures = 0;
+        clearInterval(this.#spillTimer);
+        this.#spillTimer = undefined;
         return 'ok';
       } catch (error) {
         if (classifyPgError(error) === 'bad_row') return { error };
         this.#consecutiveFailures++;
+        this.#armSpill();
         this.#o.metrics.writeFailures.inc({ writer: this.#o.name });
         const wait = backoffDelay(attempt, this.#o.retry.baseMs, this.#o.retry.maxMs);
         // Log the first failure and then every tenth, so an outage is visible but does not flood.
@@ -353,6 +375,41 @@ export class BatchWriter<T> {
         await delay(wait, this.#hardStop.signal);
       }
     }
+  }
+
+  /** While writes fail, check every SPILL_CHECK_MS for rows held in memory only for too long. */
+  #armSpill(): void {
+    if (this.#spillTimer || !this.#o.spool || this.#state !== 'running') return;
+    this.#spillTimer = setInterval(() => this.#spill(), SPILL_CHECK_MS);
+    this.#spillTimer.unref();
+  }
+
+  /**
+   * During an outage, keep what a crash would lose small: buffered rows older than spillAfterMs move
+   * to the spool (and leave memory), and batches retrying for that long get a copy there (they stay
+   * in flight: the first write that passes ends the outage; the copy is written again on replay,
+   * which the idempotent writes make harmless).
+   */
+  #spill(): void {
+    const spool = this.#o.spool;
+    if (!spool || this.#consecutiveFailures === 0 || this.#state !== 'running') return;
+    const cutoff = Date.now() - (this.#o.spillAfterMs ?? SPILL_AFTER_MS);
+    if (this.#pending.length > 0 && (this.#arrivals[0] ?? Infinity) <= cutoff) {
+      const rows = this.#pending.splice(0);
+      const origins = this.#origins.splice(0);
+      this.#arrivals = [];
+      this.#o.budget.release(rows.length);
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#abandon(rows, origins);
+    }
+    for (const [batch, { origins, since }] of this.#inFlight) {
+      if (since > cutoff || this.#copied.has(batch)) continue;
+      this.#copied.add(batch);
+      const fresh = batch.filter((_, i) => origins[i] === undefined);
+      for (const d of fresh.length > 0 ? spool.append(fresh) : []) this.#o.onOverflow(d.rows, d.reason, d.error);
+    }
+    this.#gauge();
   }
 
   #collapse(batch: T[]): T[] {
