@@ -61,6 +61,7 @@ export const envSchema = z.object({
   COMMERCE_REPLICAS: replicas.default('one'),
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
+  LEADER_LEASE_MS: int(1_500).default(15_000),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -101,6 +102,8 @@ export interface Config {
   readonly instanceId: string;
   /** An event whose own time is further than this (ms) ahead of the wall clock is a reject. */
   readonly eventTimeMaxSkewMs: number;
+  /** A singleton feed's leader lease (ms): a follower ends a holder silent for longer. */
+  readonly leaderLeaseMs: number;
 }
 
 /**
@@ -161,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     eventTimeMaxSkewMs: e.EVENT_TIME_MAX_SKEW_MS,
+    leaderLeaseMs: e.LEADER_LEASE_MS,
   };
   return deepFreeze(config);
 }

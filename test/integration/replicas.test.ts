@@ -175,4 +175,50 @@ describe.skipIf(inject('embedded'))('replicas against one database', () => {
       await feed.stop();
     }
   }, 60_000);
+
+  it('a frozen leader (SIGSTOP) is replaced within LEADER_LEASE_MS + 15 s, and after SIGCONT holds no feed connection', async () => {
+    const upstream = new FakeBptfServer();
+    await upstream.start();
+    const env = { DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: upstream.url, LEADER_LEASE_MS: '3000' };
+    const a = spawnDaemon({ ...env, INSTANCE_ID: 'frozen-a' });
+    const b = spawnDaemon({ ...env, INSTANCE_ID: 'frozen-b' });
+    daemons.push(a, b);
+    try {
+      await a.httpPort();
+      await b.httpPort();
+      await upstream.waitForConnections(1, 30_000);
+      const leaderName = await waitFor(async () => {
+        const rows = await tdb.db
+          .selectFrom('ingest_status')
+          .select('instance')
+          .where('source', '=', 'bptf')
+          .where('is_leader', '=', true)
+          .where('instance', 'in', ['frozen-a', 'frozen-b'])
+          .execute();
+        return rows.length === 1 ? rows[0]!.instance : undefined;
+      }, 'one leader of the two', 20_000);
+      const [leader, follower] = leaderName === 'frozen-a' ? [a, b] : [b, a];
+      leader.child.kill('SIGSTOP');
+      const frozenAt = Date.now();
+      // Its sockets stay open: only the lease can move the lock.
+      await waitFor(() => upstream.totalConnections >= 2, 'the follower connects to the feed', 3_000 + 15_000);
+      const takeoverMs = Date.now() - frozenAt;
+      expect(takeoverMs).toBeLessThan(3_000 + 15_000);
+      expect(follower.output()).toMatch(/has not renewed its lease: ending its lock session/);
+      const events = round(30, 1_766_500_000);
+      upstream.sendEvents(events);
+      await waitFor(() => appliedAll(tdb, events), 'events through the new leader');
+
+      leader.child.kill('SIGCONT');
+      await waitFor(() => upstream.connections === 1, 'the old leader closed its feed connection', 20_000);
+      expect(leader.output()).toMatch(/stalled past its leader lease: stopping the feed/);
+      leader.child.kill('SIGTERM');
+      follower.child.kill('SIGTERM');
+      expect(await leader.exited).toBe(0);
+      expect(await follower.exited).toBe(0);
+    } finally {
+      a.child.kill('SIGCONT');
+      await upstream.stop();
+    }
+  }, 90_000);
 });

@@ -26,6 +26,8 @@ export class FeedRunner {
       readonly status: SourceStatus;
       readonly logger: Logger;
       readonly pollMs?: number;
+      /** LEADER_LEASE_MS (ms). */
+      readonly leaseMs?: number;
     },
   ) {}
 
@@ -46,6 +48,7 @@ export class FeedRunner {
       lockId: this.opts.lockId,
       logger: logger.child({ component: 'leader-lock' }),
       pollMs: this.opts.pollMs,
+      leaseMs: this.opts.leaseMs,
       onAcquire: () => this.#run(),
       onRelease: async () => {
         await this.#connector?.stop();

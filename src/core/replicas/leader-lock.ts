@@ -20,10 +20,20 @@ import { delay } from '../../util/delay.js';
  * Takeover: a leader that dies closes its socket and Postgres frees the lock at once; a leader that
  * vanishes without closing (host lost) is detected by the server's TCP keepalives, set low on the lock
  * session (about 11 s). A follower polls every pollMs, so it takes over within seconds.
+ *
+ * Lease: a leader that is alive but frozen (SIGSTOP, a VM paused, a stalled event loop) keeps its TCP
+ * connection, so neither of the above frees the lock. So the leader renews a lease: its heartbeat
+ * query, at least every leaseMs / 3, moves its lock session's query_start in pg_stat_activity. A
+ * follower that finds the holder's session idle for longer than leaseMs ends that session
+ * (pg_terminate_backend), which frees the lock, and takes the feed at its next poll. A leader whose
+ * own loop ran more than leaseMs late (it was the frozen one) stops its feed at once and starts over
+ * as a follower, without waiting to find its session gone.
  */
 
 /** Namespace of tributary's advisory locks (first key of the two-int4 form): "trib" in ASCII. */
 const LOCK_NAMESPACE = 0x7472_6962;
+/** LEADER_LEASE_MS's default (ms). */
+export const DEFAULT_LEASE_MS = 15_000;
 
 export interface LeaderLockOptions {
   readonly url: string;
@@ -32,8 +42,10 @@ export interface LeaderLockOptions {
   /** The second key of the lock: the feed definition's lockId (unique among feeds). */
   readonly lockId: number;
   readonly logger: Logger;
-  /** Poll and heartbeat period (ms). */
+  /** Poll and heartbeat period (ms); at most leaseMs / 3. */
   readonly pollMs?: number;
+  /** LEADER_LEASE_MS: a holder silent for longer is ended by a follower (ms; default 15 s). */
+  readonly leaseMs?: number;
   readonly onAcquire: () => void;
   readonly onRelease: () => Promise<void>;
 }
@@ -71,15 +83,25 @@ export class LeaderLock {
 
   async #run(): Promise<void> {
     const { logger } = this.#o;
-    const pollMs = this.#o.pollMs ?? 1_000;
+    const leaseMs = this.#o.leaseMs ?? DEFAULT_LEASE_MS;
+    const pollMs = Math.min(this.#o.pollMs ?? 1_000, Math.floor(leaseMs / 3));
     const signal = this.#abort.signal;
+    let lastTurn = Date.now();
     while (!signal.aborted) {
+      const late = Date.now() - lastTurn - pollMs;
+      lastTurn = Date.now();
+      if (this.#holding && late > leaseMs) {
+        // We were frozen past our lease: a follower has ended our lock session and runs the feed.
+        logger.warn({ late_ms: late, lease_ms: leaseMs }, 'this replica stalled past its leader lease: stopping the feed and following');
+        await this.#stepDown();
+        continue;
+      }
       try {
         const client = this.#client ?? (await this.#connect(pollMs));
         this.#reached = true;
         if (signal.aborted) break;
         if (this.#holding) {
-          await client.query('SELECT 1');
+          await client.query('SELECT 1'); // the heartbeat: renews the lease (query_start)
         } else {
           const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_NAMESPACE, this.#o.lockId]);
           if (r.rows[0]?.ok) {
@@ -93,7 +115,7 @@ export class LeaderLock {
             logger.warn('another replica took the feed lock while ours was lost: stepping down');
             this.#leading = false;
             await this.#o.onRelease();
-          }
+          } else await this.#endExpiredHolder(client, leaseMs);
         }
       } catch (err) {
         if (this.#holding || this.#client) {
@@ -113,6 +135,30 @@ export class LeaderLock {
       }
       await delay(pollMs, signal);
     }
+  }
+
+  /** Stop the feed and drop the lock session; the next turn polls as a follower. */
+  async #stepDown(): Promise<void> {
+    this.#leading = false;
+    this.#holding = false;
+    const client = this.#client;
+    this.#client = undefined;
+    await this.#o.onRelease();
+    await client?.end().catch(() => undefined);
+  }
+
+  /** The holder's lock session has been idle past the lease: end it, so the lock is free at the next poll. */
+  async #endExpiredHolder(client: pg.Client, leaseMs: number): Promise<void> {
+    const r = await client.query<{ pid: number; idle_ms: number }>(
+      `SELECT a.pid, (extract(epoch FROM clock_timestamp() - greatest(a.query_start, a.state_change)) * 1000)::float8 AS idle_ms
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid AND l.objsubid = 2`,
+      [LOCK_NAMESPACE, this.#o.lockId],
+    );
+    const holder = r.rows[0];
+    if (!holder || holder.idle_ms <= leaseMs) return;
+    this.#o.logger.warn({ holder_pid: holder.pid, idle_ms: Math.round(holder.idle_ms), lease_ms: leaseMs }, "the feed's leader has not renewed its lease: ending its lock session to take over");
+    await client.query('SELECT pg_terminate_backend($1)', [holder.pid]);
   }
 
   async #connect(pollMs: number): Promise<pg.Client> {
