@@ -63,7 +63,8 @@ export async function runDaemon(o: DaemonRunOptions, sender: Sender): Promise<Da
     await migrate(bench);
     for (const statement of o.tableSql) await bench.pool.query(statement);
   }
-  const server = new FakeBptfServer({ maxBufferedBytes: 256 * 1024 * 1024 });
+  // Room for a --window of 100,000 events of 2-3 KiB sent at once: the daemon is measured, not this server.
+  const server = new FakeBptfServer({ maxBufferedBytes: 1024 * 1024 * 1024 });
   await server.start();
   const httpPort = await freePort();
   const daemon = startDaemon({ mode: o.mode, databaseUrl: url, bptfUrl: server.url, httpPort, env: o.env, cpuProfileDir: o.cpuProfileDir, entry: o.entry });

@@ -83,6 +83,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
 
     const rejects = writers.create<Reject>('rejects', {
       name: 'ingest_rejects',
+      sizeOf: (r) => r.raw.length + r.reason.length,
       write: async (rows) => {
         if (!migrated) throw new MigrationsPendingError();
         await insertRejects(db.db, rows);

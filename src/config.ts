@@ -30,6 +30,7 @@ export const envSchema = z.object({
   BATCH_MAX_EVENTS: int(1, 100_000).default(1000),
   BATCH_MAX_WAIT_MS: int(1, 60_000).default(200),
   BUFFER_MAX_EVENTS: int(1).default(100_000),
+  BUFFER_MAX_BYTES: int(1024 * 1024).default(64 * 1024 * 1024),
   RECONNECT_BASE_MS: int(1).default(1000),
   RECONNECT_MAX_MS: int(1).default(60_000),
   BPTF_ENABLED: bool.default(true),
@@ -79,6 +80,8 @@ export interface Config {
   readonly logLevel: Env['LOG_LEVEL'];
   readonly batch: { readonly maxEvents: number; readonly maxWaitMs: number };
   readonly bufferMaxEvents: number;
+  /** Payload bytes held in memory (all tables together) before further events go to the spool. */
+  readonly bufferMaxBytes: number;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
   readonly bptf: { readonly enabled: boolean; readonly url: string; readonly stallMs: number; readonly replicas: ReplicaMode };
   readonly tradepost:
@@ -142,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     batch: { maxEvents: e.BATCH_MAX_EVENTS, maxWaitMs: e.BATCH_MAX_WAIT_MS },
     bufferMaxEvents: e.BUFFER_MAX_EVENTS,
+    bufferMaxBytes: e.BUFFER_MAX_BYTES,
     reconnect: { baseMs: e.RECONNECT_BASE_MS, maxMs: e.RECONNECT_MAX_MS },
     bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS },
     tradepost: e.TRADEPOST_API_KEY

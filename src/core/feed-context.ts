@@ -76,6 +76,8 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     const writer = deps.writers.create<unknown>(source, {
       name: table.name,
       maxInFlight: table.maxInFlight,
+      sizeOf: (row) => table.sizeOf(row),
+      encode: table.encode?.bind(table),
       collapse: table.collapse,
       write: async (rows) => {
         if (!deps.schemaReady()) throw new MigrationsPendingError();

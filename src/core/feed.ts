@@ -38,6 +38,10 @@ export interface TableSpec<Row> {
   readonly maxInFlight?: number;
   /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
   write(db: Kysely<CoreDatabase>, rows: Row[]): Promise<void>;
+  /** The row as one line of JSON for the spool, read back with JSON.parse; absent: JSON.stringify. */
+  encode?(row: Row): string;
+  /** The row's size in memory (bytes of payload, an estimate is fine) for BUFFER_MAX_BYTES. */
+  sizeOf(row: Row): number;
   /** The row's own event time (ms since the epoch) for the lag histogram; null when it has none. */
   eventTimeMs(row: Row): number | null;
   /** The row as text for `ingest_rejects.raw`, when the database refuses it. */

@@ -45,6 +45,7 @@ export const toyTable: TableSpec<ToyRow> = {
       SELECT * FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => new Date(r.at).toISOString())}::timestamptz[], ${rows.map((r) => r.text)}::text[])
       ON CONFLICT (id) DO NOTHING`.execute(db);
   },
+  sizeOf: (r) => r.text.length,
   eventTimeMs: (r) => r.at,
   describe: (r) => safeStringify(r),
 };

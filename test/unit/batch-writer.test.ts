@@ -133,6 +133,24 @@ describe('BatchWriter', () => {
     expect(overflow.map((r) => r.v)).toEqual([15, 16, 17, 18, 19]);
   });
 
+  it('bounds memory in bytes too (BUFFER_MAX_BYTES): whichever limit comes first sends rows on, and written rows free their bytes', async () => {
+    const budget = new BufferBudget(1_000, 1_000);
+    const written: Row[] = [];
+    const { w, overflow } = makeWriter({
+      budget,
+      maxEvents: 100,
+      sizeOf: (r) => r.v, // bytes
+      write: async (rows) => void written.push(...rows),
+    });
+    w.add(Array.from({ length: 20 }, (_, i) => ({ k: `k${i}`, v: 100 }))); // 20 rows of 100 bytes
+    expect(w.held).toBe(10); // the byte limit, long before the event limit
+    expect(budget.heldBytes).toBe(1_000);
+    expect(overflow).toHaveLength(10);
+    await w.whenIdle();
+    expect(written).toHaveLength(10);
+    expect(budget.heldBytes).toBe(0);
+  });
+
   it('drain writes everything buffered, ignoring maxWaitMs', async () => {
     const written: Row[] = [];
     const { w } = makeWriter({ maxWaitMs: 60_000, write: async (rows) => void written.push(...rows) });

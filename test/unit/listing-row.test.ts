@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { extractListingColumns } from '../../src/feeds/bptf/listing-columns.js';
-import { mergeListingRows, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { encodeListingRow, mergeListingRows, toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
+import captured from '../fixtures/bptf-captured-events.json' with { type: 'json' };
 
 const row = (eventId: string, deleted: boolean, full: boolean): ListingRow => ({
   id: 'L',
@@ -61,5 +63,24 @@ describe('extractListingColumns', () => {
 
   it('reads the older field names one client maps from', () => {
     expect(extractListingColumns({ id: 'x', timestamp: 100, bump: 200 })).toMatchObject({ listedAt: 100, bumpedAt: 200 });
+  });
+});
+
+describe('encodeListingRow (the spool line)', () => {
+  const frames = [
+    JSON.stringify(captured),
+    // Whitespace between tokens, a line break inside the payload, escapes and non-ASCII text.
+    '[ {"id":"69346e7883418419600ebe14","event":"listing-update","payload":{"id":"440_1","item":{"name":"Tëam \\"Captain\\""},\n"value":{"raw":1.5}} } ]',
+  ];
+  it('reads back as the row JSON.stringify would write, for every captured event, without parsing the payload', () => {
+    for (const text of frames) {
+      const rows = parseBptfFrame(Buffer.from(text)).listings.map(toListingRow);
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) {
+        const line = encodeListingRow(r);
+        expect(line).not.toContain('\n');
+        expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(r)));
+      }
+    }
   });
 });

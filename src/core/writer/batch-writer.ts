@@ -20,7 +20,7 @@
  *   bad data            the batch is split in halves until each offending row is alone; that row goes to
  *                       onBadRow (it becomes an ingest_rejects row), the rest is written.
  *
- * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS over all writers). Rows that do not
+ * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS and BUFFER_MAX_BYTES over all writers). Rows that do not
  * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
  * which counts and logs them. While writes fail, rows held for more than spillAfterMs (1 s) are put
  * on disk as well (buffered ones move there, batches in flight get a copy), so a crash during an
@@ -62,6 +62,8 @@ export interface BatchWriterOptions<T> {
   readonly onOverflow: (rows: T[], reason: DropReason, error?: string) => void;
   /** Rows still unwritten when a drain's deadline passed and the spool could not take them. */
   readonly onAbandon?: (rows: T[], reason: DropReason, error?: string) => void;
+  /** A row's size in memory (bytes of payload, estimated) for BUFFER_MAX_BYTES; absent: 0. */
+  readonly sizeOf?: (row: T) => number;
   /** On-disk overflow; without one, rows past the memory budget go straight to onOverflow. */
   readonly spool?: Spool<T>;
   /** While writes fail, rows held longer than this (ms) are put on disk too (default 1 s): what a crash can lose. */
@@ -90,6 +92,8 @@ export class BatchWriter<T> {
   #pending: T[] = [];
   /** Arrival time (ms) of each pending row, parallel to #pending. */
   #arrivals: number[] = [];
+  /** Size (bytes, from sizeOf) of each pending row, parallel to #pending. */
+  #sizes: number[] = [];
   /** The replay each pending row came from (undefined for rows from the socket), parallel to #pending. */
   #origins: Array<Replay | undefined> = [];
   #replaying: Replay | undefined;
@@ -138,10 +142,13 @@ export class BatchWriter<T> {
       this.#o.onOverflow([...rows], 'shutdown');
       return;
     }
-    const fit = this.#o.budget.reserve(rows.length);
+    const sizeOf = this.#o.sizeOf;
+    const sizes = sizeOf ? rows.map(sizeOf) : new Array<number>(rows.length).fill(0);
+    const fit = this.#o.budget.reserve(sizes);
     const now = Date.now();
     for (let i = 0; i < fit; i++) {
       this.#pending.push(rows[i] as T);
+      this.#sizes.push(sizes[i] as number);
       this.#arrivals.push(now);
       this.#origins.push(undefined);
     }
@@ -189,7 +196,7 @@ export class BatchWriter<T> {
       const rows = this.#pending.splice(0);
       const origins = this.#origins.splice(0);
       this.#arrivals = [];
-      this.#o.budget.release(rows.length);
+      this.#o.budget.release(rows.length, sum(this.#sizes.splice(0)));
       abandoned += this.#abandon(rows, origins);
     }
     // Batches still retrying abandon their rows themselves when #hardStop aborts.
@@ -209,9 +216,10 @@ export class BatchWriter<T> {
       const batch = this.#pending.splice(0, this.#o.maxEvents);
       this.#arrivals.splice(0, batch.length);
       const origins = this.#origins.splice(0, batch.length);
+      const bytes = sum(this.#sizes.splice(0, batch.length));
       this.#inFlightRows += batch.length;
       // Starts at once (a slot is free); #runBatch never rejects.
-      void this.#slots.add(() => this.#runBatch(batch, origins));
+      void this.#slots.add(() => this.#runBatch(batch, origins, bytes));
     }
     this.#maybeReplay();
     this.#armTimer();
@@ -221,7 +229,7 @@ export class BatchWriter<T> {
   #maybeReplay(): void {
     const spool = this.#o.spool;
     if (!spool || this.#replaying || this.#state !== 'running' || this.#consecutiveFailures > 0) return;
-    if (this.#o.budget.held > this.#o.budget.max / 2 || spool.isEmpty) return;
+    if (!this.#o.budget.roomToReplay || spool.isEmpty) return;
     const taken = spool.takeOldest();
     if (!taken) return;
     if (taken.rows.length === 0) {
@@ -232,10 +240,13 @@ export class BatchWriter<T> {
     this.#replaying = replay;
     this.#o.logger.info({ rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
     // The segment was sized to fit; it may overshoot the memory budget by at most one segment.
-    this.#o.budget.force(taken.rows.length);
+    const sizeOf = this.#o.sizeOf;
+    const sizes = sizeOf ? taken.rows.map(sizeOf) : new Array<number>(taken.rows.length).fill(0);
+    this.#o.budget.force(taken.rows.length, sum(sizes));
     const now = Date.now();
-    for (const row of taken.rows) {
+    for (const [i, row] of taken.rows.entries()) {
       this.#pending.push(row);
+      this.#sizes.push(sizes[i] as number);
       this.#arrivals.push(now);
       this.#origins.push(replay);
     }
@@ -293,7 +304,7 @@ export class BatchWriter<T> {
     }, wait);
   }
 
-  async #runBatch(batch: T[], origins: Array<Replay | undefined>): Promise<void> {
+  async #runBatch(batch: T[], origins: Array<Replay | undefined>, bytes: number): Promise<void> {
     this.#inFlight.set(batch, { origins, since: Date.now() });
     try {
       const rows = this.#collapse(batch);
@@ -308,7 +319,7 @@ export class BatchWriter<T> {
       this.#o.logger.error({ err: error }, 'batch writer callback failed');
     } finally {
       this.#inFlight.delete(batch);
-      this.#o.budget.release(batch.length);
+      this.#o.budget.release(batch.length, bytes);
       this.#inFlightRows -= batch.length;
       this.#gauge();
       if (this.held === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
@@ -398,7 +409,7 @@ export class BatchWriter<T> {
       const rows = this.#pending.splice(0);
       const origins = this.#origins.splice(0);
       this.#arrivals = [];
-      this.#o.budget.release(rows.length);
+      this.#o.budget.release(rows.length, sum(this.#sizes.splice(0)));
       clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#abandon(rows, origins);
@@ -428,4 +439,10 @@ export class BatchWriter<T> {
   #gauge(): void {
     this.#o.metrics.bufferEvents.set({ writer: this.#o.name }, this.held);
   }
+}
+
+function sum(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
 }

@@ -1,28 +1,51 @@
 /**
- * The memory budget shared by every writer: BUFFER_MAX_EVENTS counts events held anywhere in
- * memory (buffered or in flight), whichever table they are for.
+ * The memory budget shared by every writer: events held anywhere in memory (buffered or in flight),
+ * whichever table they are for, bounded both in count (BUFFER_MAX_EVENTS) and in payload bytes
+ * (BUFFER_MAX_BYTES): whichever is reached first sends further events to the spool.
  */
 export class BufferBudget {
   #held = 0;
-  constructor(readonly max: number) {}
+  #heldBytes = 0;
+
+  /** @param maxBytes payload bytes (as each writer's sizeOf estimates them) */
+  constructor(
+    readonly maxEvents: number,
+    readonly maxBytes = Number.POSITIVE_INFINITY,
+  ) {}
 
   get held(): number {
     return this.#held;
   }
 
-  /** Reserve room for up to `n` events; returns how many fit. */
-  reserve(n: number): number {
-    const granted = Math.max(0, Math.min(n, this.max - this.#held));
-    this.#held += granted;
-    return granted;
+  get heldBytes(): number {
+    return this.#heldBytes;
   }
 
-  /** Take room for `n` events even past the maximum (a replayed spool segment, bounded in size). */
-  force(n: number): void {
+  /** Under half of both limits: room to load a spool segment for replay. */
+  get roomToReplay(): boolean {
+    return this.#held <= this.maxEvents / 2 && this.#heldBytes <= this.maxBytes / 2;
+  }
+
+  /** Reserve room for events of these sizes (bytes), in order; returns how many fit. */
+  reserve(sizes: readonly number[]): number {
+    let n = 0;
+    for (const size of sizes) {
+      if (this.#held >= this.maxEvents || this.#heldBytes + size > this.maxBytes) break;
+      this.#held++;
+      this.#heldBytes += size;
+      n++;
+    }
+    return n;
+  }
+
+  /** Take room even past the limits (a replayed spool segment, bounded in size). */
+  force(n: number, bytes: number): void {
     this.#held += n;
+    this.#heldBytes += bytes;
   }
 
-  release(n: number): void {
+  release(n: number, bytes: number): void {
     this.#held = Math.max(0, this.#held - n);
+    this.#heldBytes = Math.max(0, this.#heldBytes - bytes);
   }
 }

@@ -57,7 +57,11 @@ export class Spool<T> {
   #timer: NodeJS.Timeout | undefined;
   #onChange: () => void = () => {};
 
-  constructor(opts: { dir: string; budget: SpoolBudget; fsyncIntervalMs: number; logger: Logger }) {
+  readonly #encode: (row: T) => string;
+
+  /** `encode`: a row as one line of JSON that JSON.parse reads back as the row (default JSON.stringify). */
+  constructor(opts: { dir: string; budget: SpoolBudget; fsyncIntervalMs: number; logger: Logger; encode?: (row: T) => string }) {
+    this.#encode = opts.encode ?? ((row) => JSON.stringify(row));
     this.#dir = opts.dir;
     this.#budget = opts.budget;
     this.#logger = opts.logger;
@@ -125,7 +129,7 @@ export class Spool<T> {
     for (const row of rows) {
       let line: string;
       try {
-        line = JSON.stringify(row) + '\n';
+        line = this.#encode(row) + '\n';
       } catch (err) {
         drops.push({ rows: [row], reason: 'unencodable', error: (err as Error).message });
         continue;

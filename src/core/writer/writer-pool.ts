@@ -18,13 +18,16 @@ export interface WriterPoolOptions {
   readonly dataDir: string;
   readonly batch: { readonly maxEvents: number; readonly maxWaitMs: number };
   readonly bufferMaxEvents: number;
+  readonly bufferMaxBytes: number;
   readonly spoolMaxBytes: number;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
-export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight'> & {
+export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight' | 'sizeOf'> & {
+  /** A row as one line of JSON for the spool (default JSON.stringify). */
+  readonly encode?: (row: T) => string;
   /** Events of this writer were lost (counted already): e.g. to show the reason in ingest_status.last_error. */
   readonly onDropped?: (message: string) => void;
 };
@@ -38,7 +41,7 @@ export interface DropReport {
 }
 
 /**
- * Every batching writer of the app: they share one memory budget (BUFFER_MAX_EVENTS) and one spool
+ * Every batching writer of the app: they share one memory budget (BUFFER_MAX_EVENTS, BUFFER_MAX_BYTES) and one spool
  * budget (SPOOL_MAX_BYTES), and each spools to `DATA_DIR/spool/<writer>`. Events that neither memory
  * nor the spool can keep are counted by source and reason in tributary_events_dropped_total, logged
  * (at most one error line per writer every 10 s, with the counts), and shown in /readyz.
@@ -52,7 +55,7 @@ export class WriterPool {
 
   constructor(options: WriterPoolOptions) {
     this.#o = options;
-    this.budget = new BufferBudget(options.bufferMaxEvents);
+    this.budget = new BufferBudget(options.bufferMaxEvents, options.bufferMaxBytes);
     this.#spoolBudget = new SpoolBudget(options.spoolMaxBytes);
   }
 
@@ -73,7 +76,7 @@ export class WriterPool {
     const log = this.#o.logger.child({ writer: name });
     const spool =
       spoolMaxBytes > 0
-        ? new Spool<T>({ dir: join(this.#o.dataDir, 'spool', name), budget: this.#spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log })
+        ? new Spool<T>({ dir: join(this.#o.dataDir, 'spool', name), budget: this.#spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log, encode: spec.encode })
         : undefined;
     spool?.onChange(() => metrics.spoolBytes.set({ writer: name }, spool.bytes));
     metrics.spoolBytes.set({ writer: name }, spool?.bytes ?? 0);

@@ -15,6 +15,8 @@ export const eventsTable: TableSpec<CommerceEventRow> = {
   write: async (db, rows) => {
     await writeCommerceEvents(db.withTables<CommerceTables>(), rows);
   },
+  // An event at a time, a few per second: measuring it is cheap (and safeStringify never throws).
+  sizeOf: (r) => safeStringify(r.data).length,
   eventTimeMs: (r) => r.occurredAtMs,
   describe: (r) => safeStringify({ event: r.event, data: r.data }),
 };

@@ -12,6 +12,8 @@ export const eventsTable: TableSpec<TradePostRow> = {
   write: async (db, rows) => {
     await insertTradePostEvents(db.withTables<TradepostTables>(), rows);
   },
+  // A message at a time, a few per second: measuring it is cheap (and safeStringify never throws).
+  sizeOf: (r) => safeStringify(r.payload).length,
   eventTimeMs: (r) => r.sentAtMs,
   describe: (r) => safeStringify({ msg_type: r.msgType, payload: r.payload }),
 };
