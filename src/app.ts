@@ -20,6 +20,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 
 /** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** How often (ms) the database is probed for tributary_database_up and /readyz. */
+const DATABASE_PROBE_MS = 5_000;
 /** Longest wait (ms) between two attempts to apply migrations while the database is unreachable. */
 const MIGRATE_RETRY_MAX_MS = 10_000;
 
@@ -77,6 +79,11 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const server = (http = new HttpServer({ ...config.http, logger: logger.child({ component: 'http' }), metrics, readiness }));
     await server.start();
     lifecycle.defer('http', () => server.stop());
+    // tributary_database_up follows the database on its own, not only when /readyz is called.
+    const probe = setInterval(() => void readiness(), DATABASE_PROBE_MS);
+    probe.unref();
+    void readiness();
+    lifecycle.defer('database probe', () => clearInterval(probe));
     const reporter = new StatusReporter(db.db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
     reporter.start();
     lifecycle.defer('status', () => reporter.stop());

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { FatalError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 
 /**
@@ -26,6 +27,9 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     await server.start();
   } catch (error) {
     await db.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new FatalError('EMBEDDED_PG_PORT_IN_USE', `EMBEDDED_PG_PORT ${opts.port} is already in use by another process; set EMBEDDED_PG_PORT to a free port`);
+    }
     throw error;
   }
   const port = Number(server.getServerConn().split(':').pop());

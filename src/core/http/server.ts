@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FatalError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 
@@ -66,7 +67,13 @@ export class HttpServer {
       (req, res) => void this.#handle(req, res),
     );
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new FatalError('HTTP_PORT_IN_USE', `HTTP_PORT ${this.#o.port} on ${this.#o.host} is already in use by another process; set HTTP_PORT to a free port`)
+            : err,
+        ),
+      );
       server.listen(this.#o.port, this.#o.host, () => {
         server.off('error', reject);
         resolve();
