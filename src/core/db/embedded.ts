@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -18,8 +19,11 @@ export interface EmbeddedPostgres {
 
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
   const dir = join(opts.dataDir, 'pglite');
+  const fresh = !existsSync(join(dir, 'PG_VERSION'));
   await mkdir(dir, { recursive: true });
   const started = Date.now();
+  // Said at once: creating a new database takes a few seconds, which would otherwise look like a hang.
+  if (fresh) opts.logger.info({ dir }, 'creating the embedded database (first start in this DATA_DIR; a few seconds)');
   const db = await PGlite.create({ dataDir: dir });
   // PGlite runs one query at a time; several connections are allowed so `psql` can join the daemon.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: opts.port, maxConnections: 16 });

@@ -1,0 +1,41 @@
+/* global process, console */
+// `npm start` and `npm run migrate`: run the compiled daemon, compiling first only when it is missing
+// or older than a source. Compiling on every start cost 5.5 s of an 8 s start; an up-to-date build
+// starts in about a second, and an edited source is never run stale.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const entries = { start: 'dist/src/main.js', migrate: 'dist/src/migrate-cli.js' };
+const entry = entries[process.argv[2] ?? 'start'];
+if (!entry) {
+  console.error(`usage: node scripts/run.mjs [${Object.keys(entries).join('|')}]`);
+  process.exit(2);
+}
+/** Written after each successful build: its time is the build's. */
+const stamp = join(root, 'dist', '.build-stamp');
+
+/** The newest modification time (ms) of the files a build reads. */
+function newestSource() {
+  let newest = 0;
+  const visit = (path) => {
+    const s = statSync(path, { throwIfNoEntry: false });
+    if (!s) return;
+    if (s.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+    else if (/\.(ts|json)$/.test(path)) newest = Math.max(newest, s.mtimeMs);
+  };
+  for (const p of ['src', 'migrations', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) visit(join(root, p));
+  return newest;
+}
+
+const built = statSync(stamp, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+if (built < newestSource()) {
+  // Said at once, on stderr: a first start would otherwise look hung for several seconds.
+  console.error(built === 0 ? 'tributary: compiling (first start)…' : 'tributary: sources changed since the last build; compiling…');
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+}
+await import(pathToFileURL(join(root, entry)).href);
