@@ -1,31 +1,16 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
-import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { useBptfDaemon } from '../helpers/bptf-daemon.js';
+import { count } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 describe('a running connector under hostile frames', () => {
-  let tdb: TestDatabase;
-  let server: FakeBptfServer;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    tdb = await createTestDatabase();
-    server = new FakeBptfServer();
-    await server.start();
-    app = await startTestApp({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url });
-    await server.waitForConnections(1);
-  });
-  afterAll(async () => {
-    await app?.stop();
-    await server?.stop();
-    await tdb?.close();
-  });
+  const h = useBptfDaemon();
 
   it('stores every bad frame as a reject, writes the good events around them, and stays connected', async () => {
+    const { tdb, server, app } = h;
     const junk = fc.sample(
       fc.oneof(
         fc.string({ minLength: 1 }),

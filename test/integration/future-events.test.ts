@@ -1,32 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
-import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { useBptfDaemon } from '../helpers/bptf-daemon.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** A 24-hex ObjectId whose first 4 bytes are `seconds`. */
 const objectIdAt = (seconds: number, tail: string) => seconds.toString(16).padStart(8, '0') + tail.padStart(16, '0');
 
 describe('EVENT_TIME_MAX_SKEW_MS', () => {
-  let tdb: TestDatabase;
-  let server: FakeBptfServer;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    tdb = await createTestDatabase();
-    server = new FakeBptfServer();
-    await server.start();
-    app = await startTestApp({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url });
-    await server.waitForConnections(1);
-  });
-  afterAll(async () => {
-    await app?.stop();
-    await server?.stop();
-    await tdb?.close();
-  });
+  const h = useBptfDaemon();
 
   it('a year-2100 event is a reject, and the real update that follows is the row', async () => {
+    const { tdb, server } = h;
     const now = Math.floor(Date.now() / 1000);
     const bogus = makeListingUpdate(7, { timeSec: now, price: 999 });
     bogus.id = objectIdAt(Date.UTC(2100, 0, 1) / 1000, '1');

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
-import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { useBptfDaemon } from '../helpers/bptf-daemon.js';
+import { count } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** A listing whose payload nests `depth` levels deep: JSON.parse takes it, re-encoding it throws RangeError. */
@@ -15,24 +14,10 @@ function deepListing(index: number, depth: number): string {
 }
 
 describe('poison events: an event that can never be written stops nothing', () => {
-  let tdb: TestDatabase;
-  let server: FakeBptfServer;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    tdb = await createTestDatabase();
-    server = new FakeBptfServer();
-    await server.start();
-    app = await startTestApp({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url });
-    await server.waitForConnections(1);
-  });
-  afterAll(async () => {
-    await app?.stop();
-    await server?.stop();
-    await tdb?.close();
-  });
+  const h = useBptfDaemon();
 
   it('three deeply nested events inside three frames of valid ones: every valid event written, the three rejected, ready again, a clean stop', async () => {
+    const { tdb, server, app } = h;
     const valid = 150;
     for (let f = 0; f < 3; f++) {
       const events = Array.from({ length: valid / 3 }, (_, i) => JSON.stringify(makeListingUpdate(f * 1000 + i, { timeSec: 1_765_700_000 })));
