@@ -9,6 +9,9 @@ import type { SourceStatus } from './status/source-status.js';
 import type { BatchWriter } from './writer/batch-writer.js';
 import type { WriterPool } from './writer/writer-pool.js';
 
+/** For this long (ms) after events were dropped, last_error keeps saying so rather than "write failed". */
+const DROP_OUTRANKS_MS = 60_000;
+
 export interface FeedContextDeps {
   readonly db: Kysely<CoreDatabase>;
   readonly writers: WriterPool;
@@ -71,6 +74,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     }
   };
 
+  let lastDropAt = 0;
   const byTable = new Map<TableSpec<unknown>, BatchWriter<unknown>>();
   for (const table of def.tables) {
     const writer = deps.writers.create<unknown>(source, {
@@ -85,7 +89,14 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       },
       onWritten: (rows) => written(table, rows),
       onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
-      onDropped: (message) => status.noteError(`${table.name}: ${message}`),
+      onDropped: (message) => {
+        lastDropAt = Date.now();
+        status.noteError(`${table.name}: ${message}`);
+      },
+      // Lost events outrank a write being retried: the drop stays in last_error for a while.
+      onWriteError: (message) => {
+        if (Date.now() - lastDropAt > DROP_OUTRANKS_MS) status.noteError(`${table.name}: write failed (retrying): ${message}`);
+      },
     });
     byTable.set(table, writer);
   }

@@ -2,7 +2,7 @@ import type { Connector, FeedContext } from './feed.js';
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './transport/reconnecting-socket.js';
 
 /** What a feed says about its socket; the rest comes from its context. */
-export type FeedSocketOptions = Omit<ReconnectingSocketOptions, 'source' | 'logger' | 'reconnect' | 'onState' | 'onReconnect' | 'signal'>;
+export type FeedSocketOptions = Omit<ReconnectingSocketOptions, 'source' | 'logger' | 'reconnect' | 'onState' | 'onReconnect' | 'onError' | 'signal'>;
 
 /**
  * A feed's connection: a ReconnectingSocket wired to the feed's context once for every feed (its
@@ -16,6 +16,7 @@ export function feedSocket(ctx: FeedContext, options: FeedSocketOptions): Connec
     reconnect: ctx.reconnect,
     onState: (state, error) => status.setState(state, error),
     onReconnect: () => status.reconnecting(),
+    onError: (message) => status.noteError(message),
     // The daemon's stop closes every socket at once (with a handshake), even before the feed's runner gets to it.
     signal: ctx.signal,
     ...options,

@@ -67,6 +67,7 @@ describe('database outages', () => {
       proxy.cut();
       const cutAt = Date.now();
       await waitFor(async () => (await readyStatus(app!)) === 503, '/readyz 503 during the outage');
+      await waitFor(() => /^bptf_listings: write failed \(retrying\): /.test(app!.statuses.get('bptf')?.lastError ?? ''), 'last_error says the writes fail');
       await waitFor(() => Date.now() - cutAt >= 15_000, 'the 15 s outage', 20_000, 250);
       proxy.restore();
     } finally {

@@ -36,6 +36,18 @@ describe('what a new user meets at start', () => {
     }
   });
 
+  it('last_error says why the feed cannot connect, and socket errors are logged as errors (type, message, code)', async () => {
+    const app = await startTestApp({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: 'ws://127.0.0.1:1/events' });
+    try {
+      await waitFor(() => /ECONNREFUSED 127\.0\.0\.1:1/.test(app.statuses.get('bptf')?.lastError ?? ''), 'last_error with the cause');
+      const line = app.logs.find((l) => l.includes('"msg":"socket error"'));
+      expect(line).toMatch(/"err":\{"type":"Error","message":"connect ECONNREFUSED 127\.0\.0\.1:1"/);
+      expect(line).toMatch(/"code":"ECONNREFUSED"/);
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('tributary_database_up reflects a probe that runs on its own, without /readyz being called', async () => {
     const app = await startTestApp({ DATABASE_URL: tdb.url });
     try {

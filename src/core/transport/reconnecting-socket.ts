@@ -79,6 +79,8 @@ export interface ReconnectingSocketOptions {
   readonly onReconnect?: () => void;
   /** The upgrade was answered with an HTTP status instead of 101 (e.g. 401: the session cookie is gone). */
   readonly onUpgradeRejected?: (statusCode: number) => void;
+  /** A connection error (refused, DNS, TLS, reset …), for `last_error`: the state alone does not say why. */
+  readonly onError?: (message: string) => void;
   /** No data frame for this long (ms): terminate and reconnect. Unset: no watchdog. */
   readonly stallMs?: number;
   readonly pingIntervalMs?: number;
@@ -147,6 +149,7 @@ export class ReconnectingSocket {
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         logger[waitsMaximum(error) ? 'error' : 'warn']({ err: error }, 'could not prepare the connection');
+        this.#o.onError?.(error.message);
         this.#o.onState(stateAfter(error), error.message);
         outcome = { failed: true, error, stable: false };
       }
@@ -268,7 +271,9 @@ export class ReconnectingSocket {
         }
       });
       ws.on('error', (err) => {
-        logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'socket error');
+        // The Error itself: pino's serializer then logs its type, message, code and stack.
+        logger.warn({ err }, 'socket error');
+        o.onError?.(err.message);
       });
       ws.on('close', (code, reasonBuf) => {
         clearInterval(pingTimer);

@@ -58,6 +58,8 @@ export interface BatchWriterOptions<T> {
   /** Called after a commit with the rows as added (before collapsing), less any the database refused. */
   readonly onWritten?: (rows: readonly T[]) => void;
   readonly onBadRow: (row: T, error: unknown) => void;
+  /** The first failed write of an outage (it will be retried): its error, for `last_error`. */
+  readonly onWriteError?: (message: string) => void;
   /** Rows that neither memory nor the spool could keep, and why (they are lost: count and log them). */
   readonly onOverflow: (rows: T[], reason: DropReason, error?: string) => void;
   /** Rows still unwritten when a drain's deadline passed and the spool could not take them. */
@@ -374,6 +376,8 @@ export class BatchWriter<T> {
         if (classifyPgError(error) === 'bad_row') return { error };
         this.#consecutiveFailures++;
         this.#armSpill();
+        // Once per outage: a retry every few seconds must not hide a later, worse error (events dropped).
+        if (this.#consecutiveFailures === 1) this.#o.onWriteError?.((error as Error).message ?? String(error));
         this.#o.metrics.writeFailures.inc({ writer: this.#o.name });
         const wait = backoffDelay(attempt, this.#o.retry.baseMs, this.#o.retry.maxMs);
         // Log the first failure and then every tenth, so an outage is visible but does not flood.

@@ -25,7 +25,7 @@ export interface WriterPoolOptions {
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
-export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'maxInFlight' | 'sizeOf'> & {
+export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'onWriteError' | 'maxInFlight' | 'sizeOf'> & {
   /** A row as one line of JSON for the spool (default JSON.stringify). */
   readonly encode?: (row: T) => string;
   /** Events of this writer were lost (counted already): e.g. to show the reason in ingest_status.last_error. */
