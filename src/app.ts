@@ -9,6 +9,7 @@ import type { Reject } from './core/ingest/reject.js';
 import { insertRejects } from './core/ingest/rejects-store.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { FeedRunner } from './core/replicas/feed-runner.js';
+import { startProgressLog } from './core/status/progress-log.js';
 import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
 import { StatusReporter } from './core/status/status-reporter.js';
@@ -127,6 +128,15 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     migrated = await migrateWithRetry(db, logger.child({ component: 'migrate' }), retry);
     signal.throwIfAborted();
 
+    lifecycle.defer(
+      'progress log',
+      startProgressLog({
+        intervalMs: config.logProgressMs,
+        statuses: () => statuses.values(),
+        buffered: () => ({ events: writers.budget.held, spoolBytes: writers.spoolBytes }),
+        logger,
+      }),
+    );
     logger.info({ sources: plans.map(({ def }) => def.source), instance: config.instanceId }, 'tributary started');
   }
 

@@ -63,6 +63,7 @@ export const envSchema = z.object({
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
+  LOG_PROGRESS_MS: int(0).default(60_000),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -107,6 +108,8 @@ export interface Config {
   readonly eventTimeMaxSkewMs: number;
   /** A singleton feed's leader lease (ms): a follower ends a holder silent for longer. */
   readonly leaderLeaseMs: number;
+  /** One progress line per feed this often (ms); 0 disables. */
+  readonly logProgressMs: number;
 }
 
 /**
@@ -169,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     eventTimeMaxSkewMs: e.EVENT_TIME_MAX_SKEW_MS,
     leaderLeaseMs: e.LEADER_LEASE_MS,
+    logProgressMs: e.LOG_PROGRESS_MS,
   };
   return deepFreeze(config);
 }

@@ -70,7 +70,10 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     const now = Date.now();
     for (const row of rows) {
       const t = table.eventTimeMs(row);
-      if (t !== null) lag.observe(Math.max(0, now - t) / 1000);
+      if (t === null) continue;
+      const ms = Math.max(0, now - t);
+      lag.observe(ms / 1000);
+      status.lastLagMs = ms;
     }
   };
 

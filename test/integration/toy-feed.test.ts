@@ -47,7 +47,7 @@ describe('a fourth feed, defined only in the tests, on the real core', () => {
     // A real feed ships a migration; the toy's table is made here so no core file changes.
     await sql`CREATE TABLE toy_events (id text PRIMARY KEY, at timestamptz NOT NULL, text text NOT NULL)`.execute(tdb.db);
     server = await startToyServer();
-    app = await startTestApp({ DATABASE_URL: tdb.url }, [makeToyFeed(server.url)]);
+    app = await startTestApp({ DATABASE_URL: tdb.url, LOG_PROGRESS_MS: '200' }, [makeToyFeed(server.url)]);
     await waitFor(() => app.statuses.get('toy')?.state === 'connected', 'the toy session ready');
   });
   afterAll(async () => {
@@ -88,6 +88,10 @@ describe('a fourth feed, defined only in the tests, on the real core', () => {
       async () => (await tdb.db.selectFrom('ingest_status').selectAll().where('source', '=', 'toy').executeTakeFirst())?.events_written === '55',
       'ingest_status for the toy feed',
     );
+    // LOG_PROGRESS_MS: a progress line per feed, with what was written since the previous one.
+    const progress = app.logs.filter((l) => l.includes('"msg":"progress"') && l.includes('"source":"toy"')).map((l) => JSON.parse(l) as { written: number; lag_ms: number | null; state: string });
+    expect(progress.reduce((n, p) => n + p.written, 0)).toBe(55);
+    expect(progress.at(-1)).toMatchObject({ state: 'connected', lag_ms: expect.any(Number) });
   });
 
   it('closes its socket with a handshake on stop', async () => {

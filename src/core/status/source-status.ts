@@ -16,6 +16,8 @@ export class SourceStatus {
   eventsWritten = 0;
   reconnects = 0;
   lastError: string | null = null;
+  /** Commit time minus event time of the last event written (ms); null before the first. */
+  lastLagMs: number | null = null;
 
   constructor(
     readonly source: string,

@@ -59,6 +59,11 @@ export class WriterPool {
     this.#spoolBudget = new SpoolBudget(options.spoolMaxBytes);
   }
 
+  /** Bytes in every writer's spool. */
+  get spoolBytes(): number {
+    return this.#spoolBudget.bytes;
+  }
+
   /** True while any writer's last write failed. */
   get failing(): boolean {
     return this.#writers.some((w) => w.failing);
