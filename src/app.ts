@@ -1,6 +1,6 @@
 import type { Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
-import { MigrationsPendingError, migrateWithRetry } from './core/db/migrate.js';
+import { migrateWithRetry } from './core/db/migrate.js';
 import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
 import { lockDataDir } from './core/data-dir-lock.js';
 import { createFeedContext } from './core/feed-context.js';
@@ -48,7 +48,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
   checkFeedDefinitions(feeds);
   const metrics = createMetrics();
   const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
-  const writers = new WriterPool({ ...config, metrics, logger: logger.child({ component: 'writer' }) });
+  const writers = new WriterPool({ ...config, metrics, logger: logger.child({ component: 'writer' }), schemaReady: () => migrated });
   const plans = feeds.flatMap((def) => {
     const plan = def.plan(config);
     return plan ? [{ def, plan }] : [];
@@ -92,10 +92,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const rejects = writers.create<Reject>('rejects', {
       name: 'ingest_rejects',
       sizeOf: (r) => r.raw.length + r.reason.length,
-      write: async (rows) => {
-        if (!migrated) throw new MigrationsPendingError();
-        await insertRejects(db.db, rows);
-      },
+      write: (rows) => insertRejects(db.db, rows),
       // A reject that itself cannot be stored is logged (its raw text is already sanitised; a last resort).
       onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),
     });

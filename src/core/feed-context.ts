@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { MigrationsPendingError } from './db/migrate.js';
 import type { CoreDatabase } from './db/schema.js';
 import type { FeedContext, FeedDefinition, TableSpec } from './feed.js';
 import { makeReject, type Reject } from './ingest/reject.js';
@@ -22,7 +21,7 @@ export interface FeedContextDeps {
   readonly status: SourceStatus;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
   readonly signal: AbortSignal;
-  /** True once the migrations are applied: until then every write is retried (MigrationsPendingError). */
+  /** True once the migrations are applied (the writers wait for it by themselves; routes ask). */
   readonly schemaReady: () => boolean;
   /** An event time further than this (ms) ahead of the wall clock makes the row a reject. */
   readonly eventTimeMaxSkewMs: number;
@@ -68,13 +67,14 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
   const written = <Row>(table: TableSpec<Row>, rows: readonly Row[]): void => {
     status.written(rows.length);
     const now = Date.now();
+    let last: number | null = null;
     for (const row of rows) {
       const t = table.eventTimeMs(row);
       if (t === null) continue;
-      const ms = Math.max(0, now - t);
-      lag.observe(ms / 1000);
-      status.lastLagMs = ms;
+      last = Math.max(0, now - t);
+      lag.observe(last / 1000);
     }
+    if (last !== null) status.lastLagMs = last;
   };
 
   let lastDropAt = 0;
@@ -83,13 +83,10 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     const writer = deps.writers.create<unknown>(source, {
       name: table.name,
       maxInFlight: table.maxInFlight,
-      sizeOf: (row) => table.sizeOf(row),
+      sizeOf: table.sizeOf.bind(table),
       encode: table.encode?.bind(table),
       collapse: table.collapse,
-      write: async (rows) => {
-        if (!deps.schemaReady()) throw new MigrationsPendingError();
-        await table.write(deps.db, rows);
-      },
+      write: (rows) => table.write(deps.db, rows),
       onWritten: (rows) => written(table, rows),
       onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
       onDropped: (message) => {

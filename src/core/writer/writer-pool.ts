@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
+import { MigrationsPendingError } from '../db/migrate.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { BufferBudget } from './buffer-budget.js';
 import { Spool, SpoolBudget, type DropReason } from './spool.js';
@@ -22,6 +23,8 @@ export interface WriterPoolOptions {
   readonly spoolMaxBytes: number;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** False until the migrations are applied: every write is retried meanwhile (MigrationsPendingError). */
+  readonly schemaReady: () => boolean;
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
@@ -106,6 +109,12 @@ export class WriterPool {
     };
     const writer = new BatchWriter<T>({
       ...spec,
+      // Writers exist from the first second, so feeds can read while the database is away; no
+      // write may reach it before its schema does.
+      write: async (rows) => {
+        if (!this.#o.schemaReady()) throw new MigrationsPendingError();
+        await spec.write(rows);
+      },
       spool,
       maxEvents: this.#o.batch.maxEvents,
       maxWaitMs: this.#o.batch.maxWaitMs,
