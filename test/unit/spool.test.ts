@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { BatchWriter } from '../../src/core/writer/batch-writer.js';
+import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
 import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
 import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -96,10 +96,10 @@ describe('Spool', () => {
 });
 
 describe('BatchWriter with a spool', () => {
-  it('spills past the memory budget to disk and writes everything once the database is back', async () => {
+  /** A writer on a spool in a new directory, against a database that is down until `db.up` is set. */
+  function spooledWriter(over: Partial<BatchWriterOptions<Row>>) {
     const dir = mkdtempSync(join(tmpdir(), 'spool-'));
-    let up = false;
-    const written = new Map<string, number>();
+    const db = { up: false, written: new Map<string, number>() };
     const w = new BatchWriter<Row>({
       name: 't',
       maxEvents: 50,
@@ -110,41 +110,28 @@ describe('BatchWriter with a spool', () => {
       metrics: createMetrics(),
       spool: newSpool(dir),
       write: async (rows) => {
-        if (!up) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
-        for (const r of rows) written.set(r.k, r.v);
+        if (!db.up) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+        for (const r of rows) db.written.set(r.k, r.v);
       },
       onBadRow: () => {},
       onOverflow: () => expect.unreachable('nothing may be dropped'),
+      ...over,
     });
+    return { w, dir, db, written: db.written };
+  }
+
+  it('spills past the memory budget to disk and writes everything once the database is back', async () => {
+    const { w, dir, db, written } = spooledWriter({});
     for (let i = 0; i < 1000; i++) w.add([{ k: `k${i}`, v: i }]);
     expect(w.held).toBe(100);
     expect(readdirSync(dir).length).toBeGreaterThan(0);
-    up = true;
+    db.up = true;
     await waitFor(() => written.size === 1000, 'all 1000 rows written', 10_000);
     await waitFor(() => readdirSync(dir).length === 0, 'replayed segments deleted');
   });
 
   it('while writes fail, puts every row held over a second on disk (buffered ones and batches in flight), so a crash loses about a second', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
-    let up = false;
-    const written = new Map<string, number>();
-    const w = new BatchWriter<Row>({
-      name: 't',
-      maxEvents: 50,
-      maxWaitMs: 5,
-      retry: { baseMs: 50, maxMs: 200 },
-      budget: new BufferBudget(10_000),
-      logger,
-      metrics: createMetrics(),
-      spool: newSpool(dir),
-      spillAfterMs: 300,
-      write: async (rows) => {
-        if (!up) throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
-        for (const r of rows) written.set(r.k, r.v);
-      },
-      onBadRow: () => {},
-      onOverflow: () => expect.unreachable('nothing may be dropped'),
-    });
+    const { w, dir, db, written } = spooledWriter({ retry: { baseMs: 50, maxMs: 200 }, budget: new BufferBudget(10_000), spillAfterMs: 300 });
     for (let i = 0; i < 500; i++) w.add([{ k: `k${i}`, v: i }]); // well under the memory budget
     // A crash now would find every row on disk: a new process's spool holds all 500.
     await waitFor(() => {
@@ -154,7 +141,7 @@ describe('BatchWriter with a spool', () => {
     }, 'all 500 rows on disk', 5_000);
     // Only the batches in flight are still also in memory.
     expect(w.held).toBeLessThanOrEqual(100);
-    up = true;
+    db.up = true;
     await waitFor(() => written.size === 500, 'all 500 rows written', 10_000);
     await waitFor(() => readdirSync(dir).length === 0, 'replayed segments deleted', 10_000);
   });
