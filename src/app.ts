@@ -5,14 +5,17 @@ import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
 import { lockDataDir } from './core/data-dir-lock.js';
 import { createFeedContext } from './core/feed-context.js';
 import { HttpServer } from './core/http/server.js';
+import { addStatusPage } from './core/http/status-page.js';
 import type { Reject } from './core/ingest/reject.js';
 import { insertRejects } from './core/ingest/rejects-store.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { FeedRunner } from './core/replicas/feed-runner.js';
 import { startProgressLog } from './core/status/progress-log.js';
+import { RateHistory } from './core/status/rate-history.js';
 import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
 import { StatusReporter } from './core/status/status-reporter.js';
+import { feedSnapshot } from './core/status/status-snapshot.js';
 import type { BatchWriter } from './core/writer/batch-writer.js';
 import { WriterPool } from './core/writer/writer-pool.js';
 import { FEEDS } from './feeds/index.js';
@@ -25,6 +28,9 @@ export const SHUTDOWN_TIMEOUT_MS = 10_000;
 const DATABASE_PROBE_MS = 5_000;
 /** Longest wait (ms) between two attempts to apply migrations while the database is unreachable. */
 const MIGRATE_RETRY_MAX_MS = 10_000;
+/** The status page's chart: events/s per bucket of this (ms), over this window (ms). */
+const CHART_BUCKET_MS = 10_000;
+const CHART_WINDOW_MS = 15 * 60_000;
 
 export interface App {
   /** Resolves once every enabled feed runs; resolves early (without error) when stop() is called meanwhile. */
@@ -85,6 +91,24 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     probe.unref();
     void readiness();
     lifecycle.defer('database probe', () => clearInterval(probe));
+    const history = new RateHistory({ bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS });
+    const sampleRates = () => history.sample([...statuses.values()].map((s) => ({ source: s.source, count: s.eventsWritten })));
+    sampleRates();
+    const sampler = setInterval(sampleRates, CHART_BUCKET_MS);
+    sampler.unref();
+    lifecycle.defer('rate history', () => clearInterval(sampler));
+    addStatusPage(server, async () => {
+      const now = Date.now();
+      return {
+        instance: config.instanceId,
+        generatedAt: new Date(now).toISOString(),
+        readiness: (await readiness()).body,
+        buffer: { events: writers.budget.held, maxEvents: config.bufferMaxEvents, bytes: writers.budget.heldBytes, maxBytes: config.bufferMaxBytes },
+        spoolBytes: writers.spoolBytes,
+        chart: { bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS },
+        feeds: [...statuses.values()].map((s) => feedSnapshot(s, history, now)),
+      };
+    });
     const reporter = new StatusReporter(db.db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
     reporter.start();
     lifecycle.defer('status', () => reporter.stop());

@@ -19,8 +19,18 @@ export interface ReadinessDeps {
   readonly metrics: Metrics;
 }
 
+/** The body of GET /readyz (and the top of the status page). */
+export interface ReadinessBody {
+  readonly ready: boolean;
+  readonly database: 'up' | 'down';
+  readonly migrations: 'applied' | 'pending';
+  readonly buffered_events: number;
+  readonly dropping_events?: { readonly writer: string; readonly reason: string; readonly error: string | undefined; readonly at: string };
+  readonly sources: Record<string, { readonly state: string; readonly leader: boolean }>;
+}
+
 /** GET /readyz: ready when the database answers, migrations are applied, no write is failing and no event was just dropped. */
-export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boolean; body: unknown }> {
+export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boolean; body: ReadinessBody }> {
   let lastProbe = { at: 0, ok: false };
   return async () => {
     if (Date.now() - lastProbe.at > PROBE_INTERVAL_MS) {

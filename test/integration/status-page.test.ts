@@ -1,0 +1,117 @@
+/**
+ * GET / in a real headless Chromium: what a person opening the status page sees with all three
+ * feeds enabled against their fake upstreams. The page must show every feed and its state, and its
+ * chart must grow as events arrive, through the page's own refresh (no reload by the test).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS_PAGE_REFRESH_MS } from '../../src/core/http/status-page.js';
+import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
+import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
+import { FakeCommerceServer } from '../../src/simulator/commerce-server.js';
+import { FakeTradePostServer } from '../../src/simulator/tradepost-server.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
+
+/** Bound for a wait that spans the page's own refresh (ms). */
+const REFRESH_WAIT_MS = STATUS_PAGE_REFRESH_MS * 3;
+
+describe.skipIf(!haveChromium)('status page in Chromium', () => {
+  let tdb: TestDatabase;
+  let bptf: FakeBptfServer;
+  let tradepost: FakeTradePostServer;
+  let commerce: FakeCommerceServer;
+  let app: TestApp;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    bptf = new FakeBptfServer();
+    tradepost = new FakeTradePostServer({ apiKeys: ['page_key'] });
+    commerce = new FakeCommerceServer({ users: [{ email: 'page@example.com', password: 'pw' }] });
+    await Promise.all([bptf.start(), tradepost.start(), commerce.start()]);
+    app = await startTestApp({
+      DATABASE_URL: tdb.url,
+      INSTANCE_ID: 'page-test',
+      BPTF_ENABLED: 'true',
+      BPTF_URL: bptf.url,
+      TRADEPOST_URL: tradepost.url,
+      TRADEPOST_API_KEY: 'page_key',
+      COMMERCE_WS_URL: commerce.wsUrl,
+      COMMERCE_LOGIN_URL: commerce.loginUrl,
+      COMMERCE_USERNAME: 'page@example.com',
+      COMMERCE_PASSWORD: 'pw',
+    });
+    // The flags keep Chromium off the network it cannot reach here (background services, QUIC).
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1100, height: 520 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.stop();
+    await Promise.all([bptf?.stop(), tradepost?.stop(), commerce?.stop()]);
+    await tdb?.close();
+  });
+
+  const feed = (source: string) => page.locator(`section.feed[data-source="${source}"]`);
+
+  it('shows every enabled feed connected, and the summary', async () => {
+    const response = await page.goto(`http://127.0.0.1:${app.httpPort}/`);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-security-policy']).toContain("default-src 'none'");
+    await expect.poll(() => page.title()).toBe('tributary · page-test');
+    expect(await page.locator('section.feed h2').allTextContents()).toEqual(['bptf', 'tradepost', 'commerce']);
+    // States come from the page's own refresh: the feeds connect within a moment of start.
+    for (const source of ['bptf', 'tradepost', 'commerce']) {
+      await expect.poll(() => feed(source).locator('.state').textContent(), { timeout: REFRESH_WAIT_MS }).toBe('connected');
+      expect(await feed(source).locator('.role').textContent()).toBe('leader');
+    }
+    const summary = await page.locator('.summary').textContent();
+    expect(summary).toContain('databaseup');
+    expect(summary).toContain('migrationsapplied');
+    expect(await page.locator('h1 .state').textContent()).toBe('ready');
+  });
+
+  it('draws the events as they arrive, without a reload', async () => {
+    const chart = feed('bptf').locator('.chart');
+    expect(await chart.locator('figcaption .now').textContent()).toBe('0 events/s now');
+    // A flat line on the axis (its box is the stroke's width) until something is written.
+    const heightBefore = (await chart.locator('path.area').boundingBox())?.height ?? 0;
+    expect(heightBefore).toBeLessThan(6);
+
+    const timeSec = Math.floor(Date.now() / 1000);
+    bptf.sendEvents(Array.from({ length: 300 }, (_, i) => makeListingUpdate(i, { timeSec })));
+    await expect.poll(() => feed('bptf').locator('dd').nth(1).textContent(), { timeout: REFRESH_WAIT_MS }).toBe('300');
+    const height = (await feed('bptf').locator('.chart path.area').boundingBox())?.height ?? 0;
+    expect(height).toBeGreaterThan(heightBefore + 30);
+    expect(await feed('bptf').locator('.chart figcaption .now').textContent()).not.toBe('0 events/s now');
+    expect(await feed('bptf').locator('.chart svg').getAttribute('aria-label')).toMatch(/peak [1-9]/);
+    // The other feeds received nothing: their charts stay flat.
+    expect(await feed('tradepost').locator('.chart figcaption .now').textContent()).toBe('0 events/s now');
+
+    if (process.env.UPDATE_SCREENSHOTS) {
+      const file = join(dirname(fileURLToPath(import.meta.url)), '../../docs/status-page.png');
+      mkdirSync(dirname(file), { recursive: true });
+      await page.screenshot({ path: file, fullPage: true });
+    }
+  });
+
+  it('serves the same figures as JSON', async () => {
+    const res = await fetch(`http://127.0.0.1:${app.httpPort}/status.json`);
+    const body = (await res.json()) as { feeds: Array<{ source: string; eventsWritten: number; rate: unknown[] }> };
+    expect(body.feeds.map((f) => f.source)).toEqual(['bptf', 'tradepost', 'commerce']);
+    expect(body.feeds[0]?.eventsWritten).toBe(300);
+  });
+});

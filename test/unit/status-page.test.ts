@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { rateChart, renderStatusPage } from '../../src/core/http/status-page.js';
+import { RateHistory } from '../../src/core/status/rate-history.js';
+import type { FeedSnapshot, StatusSnapshot } from '../../src/core/status/status-snapshot.js';
+
+const T0 = Date.parse('2026-12-01T12:00:00Z');
+
+function snapshot(feeds: FeedSnapshot[]): StatusSnapshot {
+  return {
+    instance: 'host-1',
+    generatedAt: new Date(T0).toISOString(),
+    readiness: { ready: false, database: 'down', migrations: 'pending', buffered_events: 5, sources: {} },
+    buffer: { events: 5, maxEvents: 100_000, bytes: 2048, maxBytes: 64 * 1024 * 1024 },
+    spoolBytes: 3 * 1024 * 1024,
+    chart: { bucketMs: 10_000, windowMs: 15 * 60_000 },
+    feeds,
+  };
+}
+
+const feed: FeedSnapshot = {
+  source: 'bptf',
+  state: 'backoff',
+  leader: true,
+  connectedSince: null,
+  lastEventAt: new Date(T0 - 90_000).toISOString(),
+  eventsReceived: 1234567,
+  eventsWritten: 1234000,
+  reconnects: 3,
+  lagMs: 850,
+  lastError: 'connect ECONNREFUSED <script>alert(1)</script>',
+  rate: [],
+};
+
+describe('RateHistory', () => {
+  it('turns counter samples into events per second per bucket, and keeps only the window', () => {
+    const h = new RateHistory({ bucketMs: 10_000, windowMs: 30_000 });
+    h.sample([{ source: 'a', count: 0 }], T0);
+    h.sample([{ source: 'a', count: 100 }], T0 + 10_000);
+    h.sample([{ source: 'a', count: 300 }], T0 + 20_000);
+    expect(h.series('a', 300, T0 + 20_000).map((p) => p.perSecond)).toEqual([10, 20]);
+    // The bucket in progress: 50 events over 5 s since the last sample.
+    expect(h.series('a', 350, T0 + 25_000).at(-1)).toEqual({ from: T0 + 20_000, at: T0 + 25_000, perSecond: 10 });
+    h.sample([{ source: 'a', count: 300 }], T0 + 30_000);
+    h.sample([{ source: 'a', count: 400 }], T0 + 40_000);
+    expect(h.series('a', 400, T0 + 40_000).map((p) => p.perSecond)).toEqual([20, 0, 10]);
+    expect(h.series('unknown', 0, T0)).toEqual([]);
+  });
+});
+
+describe('status page', () => {
+  it('escapes what upstreams and errors put in it', () => {
+    const html = renderStatusPage(snapshot([feed]));
+    expect(html).not.toContain('<script>alert');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it('shows state, figures, buffer and spool in readable units', () => {
+    const html = renderStatusPage(snapshot([feed]));
+    expect(html).toContain('<span class="state warn">backoff</span>');
+    expect(html).toContain('<span class="state bad">not ready</span>');
+    expect(html).toContain('<dd>1,234,567</dd>');
+    expect(html).toContain('<dd>850 ms</dd>');
+    expect(html).toContain('<dd>90.0 s ago</dd>');
+    expect(html).toContain('5 of 100,000 events · 2.0 KiB of 64.0 MiB');
+    expect(html).toContain('<dd>3.0 MiB</dd>');
+  });
+
+  it('says what to do when no feed is enabled', () => {
+    expect(renderStatusPage(snapshot([]))).toContain('No feed is enabled');
+  });
+
+  it('draws a step chart scaled to its peak, placed on the time axis', () => {
+    const svg = rateChart(
+      [
+        { from: T0 - 20_000, at: T0 - 10_000, perSecond: 5 },
+        { from: T0 - 10_000, at: T0, perSecond: 10 },
+      ],
+      T0,
+      60_000,
+    );
+    expect(svg).toContain('aria-label="events written per second over the last 1 min: now 10, peak 10"');
+    // x: 300 px for 60 s, so the points start at 200 px; y: 52 px for the peak (4 px kept free at the top), so 5/s is 26 px above the axis.
+    expect(svg).toContain('d="M200.0,56 L200.0,30.0 L250.0,30.0 L250.0,4.0 L300.0,4.0 L300.0,56 Z"');
+  });
+});
