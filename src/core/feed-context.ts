@@ -85,6 +85,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       maxInFlight: table.maxInFlight,
       sizeOf: table.sizeOf.bind(table),
       encode: table.encode?.bind(table),
+      decode: table.decode?.bind(table),
       collapse: table.collapse,
       write: (rows) => table.write(deps.db, rows),
       onWritten: (rows) => written(table, rows),

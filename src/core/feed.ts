@@ -40,6 +40,11 @@ export interface TableSpec<Row> {
   write(db: Kysely<CoreDatabase>, rows: Row[]): Promise<void>;
   /** The row as one line of JSON for the spool, read back with JSON.parse; absent: JSON.stringify. */
   encode?(row: Row): string;
+  /**
+   * Bytes [start, end) of a spool segment (one line `encode` wrote, or one an older version wrote)
+   * back as the row; absent: JSON.parse. May keep views of `bytes` instead of copying.
+   */
+  decode?(bytes: Buffer, start: number, end: number): Row;
   /** The row's size in memory (bytes of payload, an estimate is fine) for BUFFER_MAX_BYTES. */
   sizeOf(row: Row): number;
   /** The row's own event time (ms since the epoch) for the lag histogram; null when it has none. */

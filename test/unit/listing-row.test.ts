@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { extractListingColumns } from '../../src/feeds/bptf/listing-columns.js';
-import { encodeListingRow, mergeListingRows, toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { decodeListingRow, encodeListingRow, mergeListingRows, toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
 import captured from '../fixtures/bptf-captured-events.json' with { type: 'json' };
 
@@ -79,8 +79,65 @@ describe('encodeListingRow (the spool line)', () => {
       for (const r of rows) {
         const line = encodeListingRow(r);
         expect(line).not.toContain('\n');
-        expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(r)));
+        // Plus the extracted columns when the payload was kept raw (what decodeListingRow reads back).
+        const { columns, ...plain } = JSON.parse(line) as Record<string, unknown>;
+        expect(plain).toEqual(JSON.parse(JSON.stringify(r)));
+        // (A payload with a raw line break is written the slow way, without them.)
+        const raw = r.raw;
+        if (raw && !raw.frame.subarray(raw.start, raw.end).includes(0x0a)) expect(columns).toEqual(raw.columns);
+        else expect(columns).toBeUndefined();
       }
     }
+  });
+});
+
+describe('decodeListingRow (a spool line back as a row)', () => {
+  /** Lines as a spool segment holds them, each row's byte range. */
+  function segment(lines: string[]): { bytes: Buffer; ranges: Array<[number, number]> } {
+    const bytes = Buffer.from(lines.map((l) => `${l}\n`).join(''));
+    const ranges: Array<[number, number]> = [];
+    let start = 0;
+    for (const l of lines) {
+      const end = start + Buffer.byteLength(l);
+      ranges.push([start, end]);
+      start = end + 1;
+    }
+    return { bytes, ranges };
+  }
+
+  it('keeps the payload as bytes of the segment, with the same fields, columns and payload', () => {
+    const rows = parseBptfFrame(Buffer.from(JSON.stringify(captured))).listings.map(toListingRow);
+    // A string that holds the key the decoder looks for must not confuse it.
+    const tricky = parseBptfFrame(Buffer.from('[{"id":"69346e7883418419600ebe14","event":"listing-update","payload":{"id":"440_9","item":{"name":"x,\\"payload\\":1"},"intent":"sell"}}]')).listings.map(toListingRow);
+    const all = [...rows, ...tricky];
+    const { bytes, ranges } = segment(all.map(encodeListingRow));
+    all.forEach((r, i) => {
+      const [start, end] = ranges[i] as [number, number];
+      const back = decodeListingRow(bytes, start, end);
+      expect(back.raw?.frame).toBe(bytes);
+      expect(back.raw?.columns).toEqual(r.raw?.columns);
+      expect({ ...JSON.parse(JSON.stringify(back)) }).toEqual(JSON.parse(JSON.stringify(r)));
+      expect(back.payload).toEqual(r.payload);
+      // And once more through the spool: the line is the same.
+      expect(encodeListingRow(back)).toBe(encodeListingRow(r));
+    });
+    expect(tricky[0]?.payload).toEqual({ id: '440_9', item: { name: 'x,"payload":1' }, intent: 'sell' });
+  });
+
+  it('parses whole the lines an older version wrote and rows that had no raw payload', () => {
+    const old = '{"id":"L","eventId":"69346e7883418419600ebe14","eventTimeMs":1765043832000,"deleted":false,"payloadEventId":"69346e7883418419600ebe14","payload":{"id":"L","v":1}}';
+    const plain = encodeListingRow(row('69346e7883418419600ebe14', true, false));
+    const { bytes, ranges } = segment([old, plain]);
+    const a = decodeListingRow(bytes, ...(ranges[0] as [number, number]));
+    expect(a.raw).toBeUndefined();
+    expect(a).toEqual(JSON.parse(old));
+    const b = decodeListingRow(bytes, ...(ranges[1] as [number, number]));
+    expect(b).toEqual(row('69346e7883418419600ebe14', true, false));
+  });
+
+  it('throws on a torn line (the spool counts it as unreadable)', () => {
+    const line = encodeListingRow(parseBptfFrame(Buffer.from(JSON.stringify(captured))).listings.map(toListingRow)[0] as ListingRow);
+    const torn = Buffer.from(line.slice(0, line.length - 40));
+    expect(() => decodeListingRow(torn, 0, torn.length)).toThrow();
   });
 });

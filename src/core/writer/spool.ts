@@ -58,10 +58,23 @@ export class Spool<T> {
   #onChange: () => void = () => {};
 
   readonly #encode: (row: T) => string;
+  readonly #decode: (bytes: Buffer, start: number, end: number) => T;
 
-  /** `encode`: a row as one line of JSON that JSON.parse reads back as the row (default JSON.stringify). */
-  constructor(opts: { dir: string; budget: SpoolBudget; fsyncIntervalMs: number; logger: Logger; encode?: (row: T) => string }) {
+  /**
+   * `encode`: a row as one line of JSON (default JSON.stringify); `decode` reads bytes [start, end)
+   * of a segment back as the row (default JSON.parse). A decoder may keep views of `bytes`: the
+   * segment's buffer is not reused.
+   */
+  constructor(opts: {
+    dir: string;
+    budget: SpoolBudget;
+    fsyncIntervalMs: number;
+    logger: Logger;
+    encode?: (row: T) => string;
+    decode?: (bytes: Buffer, start: number, end: number) => T;
+  }) {
     this.#encode = opts.encode ?? ((row) => JSON.stringify(row));
+    this.#decode = opts.decode ?? ((bytes, start, end) => JSON.parse(bytes.toString('utf8', start, end)) as T);
     this.#dir = opts.dir;
     this.#budget = opts.budget;
     this.#logger = opts.logger;
@@ -157,22 +170,26 @@ export class Spool<T> {
     const segment = this.#sealed.shift();
     if (!segment) return undefined;
     const rows: T[] = [];
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = readFileSync(segment.path, 'utf8');
+      bytes = readFileSync(segment.path);
     } catch (err) {
       this.#logger.error({ err, path: segment.path }, 'cannot read a spool segment; skipping it');
       this.#budget.bytes -= segment.bytes;
       return undefined;
     }
     let bad = 0;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        rows.push(JSON.parse(line) as T);
-      } catch {
-        bad++; // a torn last line after a crash mid-append
+    for (let start = 0; start < bytes.length; ) {
+      let end = bytes.indexOf(0x0a, start);
+      if (end < 0) end = bytes.length;
+      if (end > start) {
+        try {
+          rows.push(this.#decode(bytes, start, end));
+        } catch {
+          bad++; // a torn last line after a crash mid-append
+        }
       }
+      start = end + 1;
     }
     if (bad > 0) this.#logger.warn({ path: segment.path, bad_lines: bad }, 'spool segment had unreadable lines');
     return { segment, rows };

@@ -31,6 +31,8 @@ export interface WriterPoolOptions {
 export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'onWriteError' | 'maxInFlight' | 'sizeOf'> & {
   /** A row as one line of JSON for the spool (default JSON.stringify). */
   readonly encode?: (row: T) => string;
+  /** Bytes [start, end) of a spool segment back as a row (default JSON.parse). */
+  readonly decode?: (bytes: Buffer, start: number, end: number) => T;
   /** Events of this writer were lost (counted already): e.g. to show the reason in ingest_status.last_error. */
   readonly onDropped?: (message: string) => void;
 };
@@ -84,7 +86,7 @@ export class WriterPool {
     const log = this.#o.logger.child({ writer: name });
     const spool =
       spoolMaxBytes > 0
-        ? new Spool<T>({ dir: join(this.#o.dataDir, 'spool', name), budget: this.#spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log, encode: spec.encode })
+        ? new Spool<T>({ dir: join(this.#o.dataDir, 'spool', name), budget: this.#spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log, encode: spec.encode, decode: spec.decode })
         : undefined;
     spool?.onChange(() => metrics.spoolBytes.set({ writer: name }, spool.bytes));
     metrics.spoolBytes.set({ writer: name }, spool?.bytes ?? 0);

@@ -46,9 +46,10 @@ class RawListingRow implements ListingRow {
 }
 
 /**
- * The row as the spool keeps it (what toJSON gives, read back by JSON.parse), built without parsing
- * a payload kept as received: its bytes are copied in. Past a memory budget the spool takes
- * thousands of rows a second, and parsing each payload only to encode it again was most of that cost.
+ * The row as the spool keeps it (what toJSON gives plus the extracted columns; JSON.parse reads it
+ * back as a plain row), built without parsing a payload kept as received: its bytes are copied in.
+ * Past a memory budget the spool takes thousands of rows a second, and parsing each payload only to
+ * encode it again was most of that cost. The payload comes last, so decodeListingRow can find it.
  */
 export function encodeListingRow(r: ListingRow): string {
   const raw = r.raw;
@@ -57,7 +58,47 @@ export function encodeListingRow(r: ListingRow): string {
   // The spool is one row per line: a payload with a raw line break (whitespace between its tokens) takes the slow way.
   if (payload.includes('\n')) return JSON.stringify(r);
   const payloadEventId = r.payloadEventId === null ? 'null' : JSON.stringify(r.payloadEventId);
-  return `{"id":${JSON.stringify(r.id)},"eventId":${JSON.stringify(r.eventId)},"eventTimeMs":${r.eventTimeMs},"deleted":${r.deleted},"payloadEventId":${payloadEventId},"payload":${payload}}`;
+  return `{"id":${JSON.stringify(r.id)},"eventId":${JSON.stringify(r.eventId)},"eventTimeMs":${r.eventTimeMs},"deleted":${r.deleted},"payloadEventId":${payloadEventId},"columns":${JSON.stringify(raw.columns)}${PAYLOAD_KEY_TEXT}${payload}}`;
+}
+
+const PAYLOAD_KEY_TEXT = ',"payload":';
+const PAYLOAD_KEY = Buffer.from(PAYLOAD_KEY_TEXT);
+
+/** The fields before the payload in a line encodeListingRow wrote. */
+interface SpooledHead {
+  id: unknown;
+  eventId: unknown;
+  eventTimeMs: unknown;
+  deleted: unknown;
+  payloadEventId: unknown;
+  columns?: unknown;
+}
+
+/**
+ * A spool line back as a row. A line encodeListingRow wrote with columns becomes a row whose payload
+ * stays as bytes of the segment (only the short head is parsed): replaying a segment as parsed
+ * objects took several times its size in heap. Any other line (an older version's, or a row that
+ * had no raw payload) is parsed whole.
+ */
+export function decodeListingRow(bytes: Buffer, start: number, end: number): ListingRow {
+  // A JSON string escapes every quote it holds, so the first `,"payload":` is the key itself.
+  const at = bytes.indexOf(PAYLOAD_KEY, start);
+  if (at > start && at < end && bytes[end - 1] === 0x7d) {
+    const h = JSON.parse(`${bytes.toString('utf8', start, at)}}`) as SpooledHead;
+    if (
+      typeof h.id === 'string' &&
+      typeof h.eventId === 'string' &&
+      typeof h.eventTimeMs === 'number' &&
+      typeof h.deleted === 'boolean' &&
+      (h.payloadEventId === null || typeof h.payloadEventId === 'string') &&
+      typeof h.columns === 'object' &&
+      h.columns !== null
+    ) {
+      const raw: RawPayload = { frame: bytes, start: at + PAYLOAD_KEY.length, end: end - 1, columns: h.columns as RawPayload['columns'] };
+      return new RawListingRow(h.id, h.eventId, h.eventTimeMs, h.deleted, h.payloadEventId, raw);
+    }
+  }
+  return JSON.parse(bytes.toString('utf8', start, end)) as ListingRow;
 }
 
 export function toListingRow(e: ListingEvent): ListingRow {

@@ -1,6 +1,6 @@
 import { safeStringify } from '../../core/ingest/reject.js';
 import type { TableSpec } from '../../core/feed.js';
-import { encodeListingRow, mergeListingRows, type ListingRow } from './listing-row.js';
+import { decodeListingRow, encodeListingRow, mergeListingRows, type ListingRow } from './listing-row.js';
 import { upsertListings } from './store.js';
 import type { BptfTables } from './tables.js';
 
@@ -14,6 +14,7 @@ export const listingsTable: TableSpec<ListingRow> = {
   // as a typical listing: real ones are 1.5-3 KiB.
   sizeOf: (r) => (r.raw ? r.raw.end - r.raw.start : 2_048),
   encode: encodeListingRow,
+  decode: decodeListingRow,
   eventTimeMs: (r) => r.eventTimeMs,
   describe: (r) => safeStringify(r.payload),
 };
