@@ -94,6 +94,11 @@ export function createMetrics() {
       help: '1 when the last database probe succeeded.',
       registers: [registry],
     }),
+    ready: new Gauge({
+      name: 'tributary_ready',
+      help: '1 when GET /readyz would answer 200 (database up, migrations applied, no write failing, no event just dropped); probed every 5 s.',
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -113,5 +113,9 @@ describe.skipIf(!haveChromium)('status page in Chromium', () => {
     const body = (await res.json()) as { feeds: Array<{ source: string; eventsWritten: number; rate: unknown[] }> };
     expect(body.feeds.map((f) => f.source)).toEqual(['bptf', 'tradepost', 'commerce']);
     expect(body.feeds[0]?.eventsWritten).toBe(300);
+    // The probe behind the page also feeds the gauges the alert rules read.
+    const metrics = await (await fetch(`http://127.0.0.1:${app.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^tributary_ready 1$/m);
+    expect(metrics).toMatch(/^tributary_database_up 1$/m);
   });
 });

@@ -50,6 +50,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boo
     const migrated = deps.migrated();
     const dropping = deps.dropping();
     const ready = lastProbe.ok && migrated && !deps.writesFailing() && !dropping;
+    deps.metrics.ready.set(ready ? 1 : 0);
     return {
       ready,
       body: {
