@@ -128,7 +128,9 @@ async function query(ctx: ShapeContext, text: string, values: unknown[]): Promis
 export const repositoryShape: Shape = {
   name: 'repository',
   readsPayload: false,
-  write: (ctx, rows) => upsertListings(ctx.db, rows),
+  write: async (ctx, rows) => {
+    await upsertListings(ctx.db, rows);
+  },
 };
 
 export const unnestShape: Shape = {

@@ -127,7 +127,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const runners = plans.flatMap(({ def, plan }) => {
       const status = statuses.get(def.source) as SourceStatus;
       const log = logger.child({ source: def.source });
-      const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log, schemaReady: () => migrated, eventTimeMaxSkewMs: config.eventTimeMaxSkewMs };
+      const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log, schemaReady: () => migrated, eventTimeMaxSkewMs: config.eventTimeMaxSkewMs, notifyChannel: config.notifyChannel };
       const { ctx, writers: own } = createFeedContext(def, deps);
       feedWriters.push(...own);
       for (const route of plan.routes?.(ctx) ?? []) server.route(route.method, route.path, route.handler);

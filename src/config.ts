@@ -64,6 +64,11 @@ export const envSchema = z.object({
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
   LOG_PROGRESS_MS: int(0).default(60_000),
+  // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
+  NOTIFY_CHANNEL: z
+    .string()
+    .regex(/^([A-Za-z_][A-Za-z0-9_]{0,62})?$/, 'must be a plain identifier (letters, digits, _; at most 63) or empty to disable')
+    .default('tributary'),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -110,6 +115,8 @@ export interface Config {
   readonly leaderLeaseMs: number;
   /** One progress line per feed this often (ms); 0 disables. */
   readonly logProgressMs: number;
+  /** NOTIFY channel for committed changes; empty: none are sent. */
+  readonly notifyChannel: string;
 }
 
 /**
@@ -173,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventTimeMaxSkewMs: e.EVENT_TIME_MAX_SKEW_MS,
     leaderLeaseMs: e.LEADER_LEASE_MS,
     logProgressMs: e.LOG_PROGRESS_MS,
+    notifyChannel: e.NOTIFY_CHANNEL,
   };
   return deepFreeze(config);
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { notificationPayloads, notify, type TableChange } from './db/change-notifier.js';
 import type { CoreDatabase } from './db/schema.js';
 import type { FeedContext, FeedDefinition, TableSpec } from './feed.js';
 import { makeReject, type Reject } from './ingest/reject.js';
@@ -25,6 +26,8 @@ export interface FeedContextDeps {
   readonly schemaReady: () => boolean;
   /** An event time further than this (ms) ahead of the wall clock makes the row a reject. */
   readonly eventTimeMaxSkewMs: number;
+  /** NOTIFY_CHANNEL: where committed changes are announced; empty: no notifications. */
+  readonly notifyChannel: string;
 }
 
 /**
@@ -77,6 +80,23 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     if (last !== null) status.lastLagMs = last;
   };
 
+  // The write and its notifications in one transaction: Postgres delivers them at the commit, so a
+  // listener hears of exactly what was committed, once (a rolled-back attempt sends nothing).
+  const writeAndNotify = async <Row>(table: TableSpec<Row>, rows: Row[]): Promise<readonly TableChange[]> => {
+    if (!deps.notifyChannel) return (await table.write(deps.db, rows)) ?? [];
+    return deps.db.transaction().execute(async (trx) => {
+      const changes = (await table.write(trx, rows)) ?? [];
+      const payloads: string[] = [];
+      for (const change of changes) {
+        const out = notificationPayloads(source, change);
+        payloads.push(...out.payloads);
+        if (out.skipped.length > 0) deps.logger.warn({ table: change.table, ids: out.skipped.length }, 'ids too long for a notification were left out of it');
+      }
+      await notify(trx, deps.notifyChannel, payloads);
+      return changes;
+    });
+  };
+
   let lastDropAt = 0;
   const byTable = new Map<TableSpec<unknown>, BatchWriter<unknown>>();
   for (const table of def.tables) {
@@ -87,7 +107,9 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       encode: table.encode?.bind(table),
       decode: table.decode?.bind(table),
       collapse: table.collapse,
-      write: (rows) => table.write(deps.db, rows),
+      write: async (rows) => {
+        await writeAndNotify(table, rows);
+      },
       onWritten: (rows) => written(table, rows),
       onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
       onDropped: (message) => {
@@ -111,6 +133,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     db: deps.db,
     signal: deps.signal,
     ready: deps.schemaReady,
+    writeNow: writeAndNotify,
     add<Row>(table: TableSpec<Row>, rows: readonly Row[]) {
       if (rows.length === 0) return;
       const writer = byTable.get(table as TableSpec<unknown>);

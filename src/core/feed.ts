@@ -3,6 +3,7 @@ import type { Config, ReplicaMode } from '../config.js';
 import { FatalError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { TableChange } from './db/change-notifier.js';
 import type { CoreDatabase } from './db/schema.js';
 import type { RouteHandler } from './http/server.js';
 import type { Reject } from './ingest/reject.js';
@@ -36,8 +37,12 @@ export interface TableSpec<Row> {
   };
   /** Batches in flight at once (default 2). */
   readonly maxInFlight?: number;
-  /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
-  write(db: Kysely<CoreDatabase>, rows: Row[]): Promise<void>;
+  /**
+   * Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit.
+   * Returns what it changed, per table (RETURNING: rows inserted or updated, not duplicates or stale
+   * events), for change notifications; `db` is then a transaction the notifications join.
+   */
+  write(db: Kysely<CoreDatabase>, rows: Row[]): Promise<readonly TableChange[] | void>;
   /** The row as one line of JSON for the spool, read back with JSON.parse; absent: JSON.stringify. */
   encode?(row: Row): string;
   /**
@@ -67,8 +72,13 @@ export interface FeedContext {
   readonly metrics: Metrics;
   readonly status: SourceStatus;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
-  /** For writes outside the batching writer (a webhook answers only after its commit). */
+  /** The database, for what a feed reads or writes beside its tables' writers. */
   readonly db: Kysely<CoreDatabase>;
+  /**
+   * Write rows now, outside the batching writer (a webhook answers only after its commit), with the
+   * same change notifications as the writer's. Resolves with what changed; rejects as `table.write`.
+   */
+  writeNow<Row>(table: TableSpec<Row>, rows: Row[]): Promise<readonly TableChange[]>;
   /** Aborted when the daemon stops. */
   readonly signal: AbortSignal;
   /** True once the database has its schema (migrations applied). Writers wait on it by themselves. */

@@ -23,6 +23,8 @@ export function fakeFeedContext(source: string, opts: { logger: Logger; db?: Kys
     db: opts.db ?? (undefined as unknown as Kysely<CoreDatabase>),
     signal: new AbortController().signal,
     ready: () => true,
+    // The table's own write, without notifications.
+    writeNow: async (table, rows) => (await table.write(ctx.db, rows)) ?? [],
     admit: (_table, rows) => rows,
     add: (_table, rows) => void added.push(...rows),
     reject: (rs) => void rejects.push(...rs),

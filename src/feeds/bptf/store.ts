@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { TableChange } from '../../core/db/change-notifier.js';
 import type { BptfTables } from './tables.js';
 import { extractListingColumns } from './listing-columns.js';
 import type { ListingRow } from './listing-row.js';
@@ -123,21 +124,22 @@ function jsonNumber(v: number | null): string {
   return v === null ? 'null' : String(v);
 }
 
-export async function upsertListings<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<void> {
+/** Upsert the batch; returns the listings it inserted or changed (not those a newer stored event kept). */
+export async function upsertListings<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<TableChange[]> {
   let buffer: Buffer | undefined;
   const doc = encodeListingBatch(rows, (size) => (buffer = takeBuffer(size)));
   try {
-    await upsertDocument(db, doc);
+    return [await upsertDocument(db, doc)];
   } finally {
     // The driver has copied the parameter into its message by the time the query settles.
     if (buffer) giveBack(buffer);
   }
 }
 
-async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer): Promise<void> {
+async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer): Promise<TableChange> {
   // Postgres parses the document once; the payload column takes its jsonb value as it is, and
   // `currencies` is read from the payload, with the same test as extractListingColumns (a JSON object).
-  await sql`
+  const { rows } = await sql<{ id: string; t: number }>`
     ${sql.raw(LISTING_INSERT)}
     SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
            u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
@@ -151,5 +153,7 @@ async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer
       FROM jsonb_array_elements(${doc}::jsonb) AS r
     ) AS u
     ${sql.raw(LISTING_CONFLICT_RULE)}
+    RETURNING id, extract(epoch FROM event_time)::float8 * 1000 AS t
   `.execute(db);
+  return { table: 'bptf_listings', ids: rows.map((r) => r.id), eventTimesMs: rows.map((r) => r.t) };
 }

@@ -12,9 +12,7 @@ export const eventsTable: TableSpec<CommerceEventRow> = {
   // same entities could deadlock (retried, but wasted). The feed is low-volume.
   maxInFlight: 1,
   collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
-  write: async (db, rows) => {
-    await writeCommerceEvents(db.withTables<CommerceTables>(), rows);
-  },
+  write: async (db, rows) => (await writeCommerceEvents(db.withTables<CommerceTables>(), rows)).changes,
   // An event at a time, a few per second: measuring it is cheap (and safeStringify never throws).
   sizeOf: (r) => safeStringify(r.data).length,
   eventTimeMs: (r) => r.occurredAtMs,

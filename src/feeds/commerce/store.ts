@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { TableChange } from '../../core/db/change-notifier.js';
 import type { CommerceEventRow } from './parse.js';
 import type { CommerceDatabase } from './tables.js';
 
@@ -22,14 +23,24 @@ import type { CommerceDatabase } from './tables.js';
  * they go in rounds: round k upserts the k-th event (by occurred_at) of every entity that has one.
  * Rows within a statement are sorted by key, so concurrent batches lock rows in the same order.
  */
-export async function writeCommerceEvents(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<{ inserted: number }> {
-  if (rows.length === 0) return { inserted: 0 };
-  return db.transaction().execute(async (trx) => {
+export async function writeCommerceEvents(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<{ inserted: number; changes: TableChange[] }> {
+  if (rows.length === 0) return { inserted: 0, changes: [] };
+  const work = async (trx: Kysely<CommerceDatabase>) => {
     const insertedKeys = await insertEvents(trx, rows);
     const fresh = rows.filter((r) => insertedKeys.has(r.dedupeKey));
-    for (const round of entityRounds(fresh)) await upsertEntities(trx, round);
-    return { inserted: fresh.length };
-  });
+    // An entity changed by several rounds is announced once, with its newest applied time.
+    const entities = new Map<string, number>();
+    for (const round of entityRounds(fresh)) {
+      for (const e of await upsertEntities(trx, round)) entities.set(e.id, Math.max(entities.get(e.id) ?? -Infinity, e.t));
+    }
+    const changes: TableChange[] = [
+      { table: 'commerce_events', ids: fresh.map((r) => r.dedupeKey), eventTimesMs: fresh.map((r) => r.occurredAtMs) },
+      { table: 'commerce_entities', ids: [...entities.keys()], eventTimesMs: [...entities.values()] },
+    ];
+    return { inserted: fresh.length, changes };
+  };
+  // The caller's transaction when there is one (change notifications join it), else our own.
+  return db.isTransaction ? work(db as Transaction<CommerceDatabase>) : db.transaction().execute(work);
 }
 
 async function insertEvents(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<Set<string>> {
@@ -93,8 +104,9 @@ export function entityData(data: Record<string, unknown>): Record<string, unknow
   return rest;
 }
 
-async function upsertEntities(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<void> {
-  await db
+/** Returns the entities it changed: `entity:entity_id` and the applied event's time (ms). */
+async function upsertEntities(db: Kysely<CommerceDatabase>, rows: readonly CommerceEventRow[]): Promise<Array<{ id: string; t: number }>> {
+  const changed = await db
     .insertInto('commerce_entities')
     .columns(['entity', 'entity_id', 'data', 'last_event', 'occurred_at', 'deleted_at', 'updated_at'])
     .expression(
@@ -117,5 +129,7 @@ async function upsertEntities(db: Kysely<CommerceDatabase>, rows: readonly Comme
         })
         .where(sql<boolean>`excluded.occurred_at >= commerce_entities.occurred_at`),
     )
+    .returning(['entity', 'entity_id', sql<number>`extract(epoch FROM occurred_at)::float8 * 1000`.as('t')])
     .execute();
+  return changed.map((r) => ({ id: `${r.entity}:${r.entity_id}`, t: r.t }));
 }

@@ -9,9 +9,7 @@ export const eventsTable: TableSpec<TradePostRow> = {
   name: 'tradepost_events',
   rowKind: 'message',
   collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
-  write: async (db, rows) => {
-    await insertTradePostEvents(db.withTables<TradepostTables>(), rows);
-  },
+  write: async (db, rows) => [await insertTradePostEvents(db.withTables<TradepostTables>(), rows)],
   // A message at a time, a few per second: measuring it is cheap (and safeStringify never throws).
   sizeOf: (r) => safeStringify(r.payload).length,
   eventTimeMs: (r) => r.sentAtMs,

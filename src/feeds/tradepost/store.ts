@@ -1,14 +1,15 @@
 import { sql, type Kysely } from 'kysely';
+import type { TableChange } from '../../core/db/change-notifier.js';
 import type { TradePostRow } from './parse.js';
 import type { TradepostDatabase } from './tables.js';
 
 /**
  * Insert TradePost messages in one statement; a message already stored (same dedupe_key: a
  * reconnect, another replica, the webhook copy) is skipped. The first copy stored wins, so its
- * `via`, `msg_id` and `sent_at` are the ones kept. Returns how many rows were new.
+ * `via`, `msg_id` and `sent_at` are the ones kept. Returns the rows that were new.
  */
-export async function insertTradePostEvents(db: Kysely<TradepostDatabase>, rows: readonly TradePostRow[]): Promise<number> {
-  if (rows.length === 0) return 0;
+export async function insertTradePostEvents(db: Kysely<TradepostDatabase>, rows: readonly TradePostRow[]): Promise<TableChange> {
+  if (rows.length === 0) return { table: 'tradepost_events', ids: [], eventTimesMs: [] };
   const n = rows.length;
   const dedupeKey = new Array<string>(n);
   const conversationId = new Array<string | null>(n);
@@ -50,7 +51,7 @@ export async function insertTradePostEvents(db: Kysely<TradepostDatabase>, rows:
             AS u(dedupe_key, conversation_id, msg_type, msg_id, sent_at, received_at, via, reference_type, reference_id, asset_type, payload)`,
     )
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning('dedupe_key')
+    .returning(['dedupe_key', sql<number | null>`extract(epoch FROM sent_at)::float8 * 1000`.as('t')])
     .execute();
-  return result.length;
+  return { table: 'tradepost_events', ids: result.map((r) => r.dedupe_key), eventTimesMs: result.map((r) => r.t) };
 }

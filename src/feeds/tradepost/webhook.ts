@@ -6,8 +6,6 @@ import { sendJson, type RouteHandler } from '../../core/http/server.js';
 import { makeReject } from '../../core/ingest/reject.js';
 import { eventsTable } from './events-table.js';
 import { parseTradePostWebhook, SOURCE } from './parse.js';
-import { insertTradePostEvents } from './store.js';
-import type { TradepostTables } from './tables.js';
 
 /**
  * POST /webhooks/tradepost: TradePost's webhook deliveries, the backup path for the socket.
@@ -45,7 +43,6 @@ export function tradePostWebhookRoute(opts: TradePostWebhookOptions): FeedRoute 
 
 export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): RouteHandler {
   const { ctx } = opts;
-  const db = ctx.db.withTables<TradepostTables>();
   const logger = ctx.logger.child({ component: 'webhook' });
   const maxBytes = opts.maxBodyBytes ?? WEBHOOK_MAX_BODY_BYTES;
   // Digests have a fixed length, so comparing them never reveals the secret's length.
@@ -97,7 +94,7 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
       return;
     }
     try {
-      const inserted = await insertTradePostEvents(db, [row]);
+      const inserted = (await ctx.writeNow(eventsTable, [row])).reduce((n, c) => n + c.ids.length, 0);
       ctx.written(eventsTable, [row]);
       logger.debug({ msg_type: row.msgType, duplicate: inserted === 0 }, 'webhook delivery stored');
       sendJson(res, 200, { status: inserted > 0 ? 'stored' : 'duplicate' });
