@@ -1,5 +1,7 @@
-# syntax=docker/dockerfile:1
 # tributary: build with `docker build -t tributary .` or through docker-compose.yml.
+# Plain Dockerfile syntax only, so BuildKit and the classic builder (the default of engines before
+# 23.0, or DOCKER_BUILDKIT=0) both build it. Hence no `# syntax=` line either: it would make BuildKit
+# pull a frontend image before building, which fails offline and is not needed for these instructions.
 # Two stages: `build` compiles TypeScript with the dev dependencies; the final stage carries only
 # the compiled code and the production dependencies, and runs as the unprivileged `node` user.
 
@@ -10,9 +12,10 @@ WORKDIR /app
 
 # Manifests first, so the slow `npm ci` layer is reused until the dependencies change.
 COPY package.json package-lock.json ./
-# The cache mount keeps npm's download cache between builds without putting it in a layer.
-RUN --mount=type=cache,target=/root/.npm \
-    npm ci --no-audit --no-fund
+# No `RUN --mount=type=cache` (BuildKit only): npm's download cache stays in this stage's layer,
+# which the final stage never copies, so it costs the image nothing; the layer is reused while the
+# manifests are unchanged, and a lock file change downloads the packages again.
+RUN npm ci --no-audit --no-fund
 
 # Only what `npm run build` (tsconfig.build.json: src + migrations) reads; .dockerignore keeps the rest out.
 COPY tsconfig.json tsconfig.build.json ./
@@ -35,7 +38,9 @@ ENV NODE_ENV=production \
     HTTP_HOST=0.0.0.0
 
 # The writable data directory, owned by the user the daemon runs as. A named volume mounted here
-# starts as a copy of it, ownership included, so `node` can write to it.
+# starts as a copy of it, ownership included, so `node` can write to it. No VOLUME instruction: it
+# would give every container that mounts nothing on /data (the simulator, a `docker run`) an
+# anonymous volume that outlives it.
 RUN mkdir -p /data && chown node:node /data
 
 # Copied as root-owned files: the daemon can read its code but not modify it.

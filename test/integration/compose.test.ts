@@ -2,10 +2,12 @@
  * The shipping files, checked without a Docker engine: docker-compose.yml is parsed as YAML and
  * the Dockerfile line by line, and both are held against the configuration schema and the
  * compiled output (the project is compiled into a temporary directory, as `npm run build` would,
- * to prove that the CMD and the simulator command name files that exist).
+ * to prove that the CMD and the simulator command name files that exist). Where the Docker CLI
+ * with the Compose plugin is installed, `docker compose config` (which needs no engine) also
+ * resolves the file as Compose itself does, with and without a .env; without it those tests skip.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,13 +35,20 @@ interface Service {
   ports?: Array<string | number | { host_ip?: string; published?: string | number; target?: number }>;
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
-  volumes?: Array<string | { target?: string }>;
+  volumes?: Array<string | { type?: string; source?: string; target?: string }>;
+  tmpfs?: string | string[];
+  hostname?: string;
+  init?: boolean;
   stop_grace_period?: string;
 }
 
 // `merge: true` resolves the `<<: *anchor` keys that Compose supports.
-const compose = parse(read('docker-compose.yml'), { merge: true }) as { services?: Record<string, Service> };
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services?: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+};
 const services: Record<string, Service> = compose.services ?? {};
+const namedVolumes = Object.keys(compose.volumes ?? {});
 
 /** Compose's `${VAR:-default}` interpolation, with every variable unset (a fresh checkout). */
 const interpolate = (s: string) => s.replace(/\$\{[A-Z0-9_]+:?-([^}]*)\}/g, '$1');
@@ -74,6 +83,42 @@ function durationMs(text: string): number {
     total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
   }
   return total;
+}
+
+/**
+ * A short-syntax port "IP:HOST:CONTAINER" whose host side is either a number or `${VAR:-default}`
+ * (`variable` then names VAR). Undefined for any other form.
+ */
+type Port = NonNullable<Service['ports']>[number];
+function portMapping(port: Port): { ip: string; variable: string | undefined; hostDefault: number; target: number } | undefined {
+  if (typeof port === 'object') return undefined;
+  const m = /^([\d.]+):(?:\$\{([A-Z][A-Z0-9_]*):-(\d+)\}|(\d+)):(\d+)(?:\/tcp)?$/.exec(String(port));
+  if (!m) return undefined;
+  return { ip: m[1] ?? '', variable: m[2], hostDefault: Number(m[3] ?? m[4]), target: Number(m[5]) };
+}
+
+/** Container paths a service mounts, split into named volumes/binds, tmpfs mounts and anonymous volumes. */
+function mountsOf(service: Service): { persistent: string[]; tmpfs: string[]; anonymous: string[] } {
+  const persistent: string[] = [];
+  const tmpfs: string[] = [];
+  const anonymous: string[] = [];
+  for (const v of service.volumes ?? []) {
+    if (typeof v === 'string') {
+      const parts = v.split(':');
+      // "/path" alone is an anonymous volume; "name:/path" or "./dir:/path" is not.
+      if (parts.length === 1) anonymous.push(parts[0] ?? '');
+      else persistent.push(parts[1] ?? '');
+    } else if (v.type === 'tmpfs') {
+      tmpfs.push(v.target ?? '');
+    } else if ((v.type ?? 'volume') === 'volume' && !v.source) {
+      anonymous.push(v.target ?? '');
+    } else {
+      persistent.push(v.target ?? '');
+    }
+  }
+  const t = service.tmpfs;
+  for (const entry of t === undefined ? [] : Array.isArray(t) ? t : [t]) tmpfs.push(entry.split(':')[0] ?? '');
+  return { persistent, tmpfs, anonymous };
 }
 
 // --- Dockerfile ---------------------------------------------------------------------------------
@@ -201,6 +246,75 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  describe('HTTP port', () => {
+    it("pins the port inside every daemon container to the schema's default, over .env", () => {
+      // `environment:` wins over env_file, so HTTP_PORT in .env cannot move the listener away
+      // from the port the mapping and the healthcheck use.
+      for (const [name, service] of daemonServices) {
+        expect(environmentOf(service).HTTP_PORT, `${name}: environment HTTP_PORT`).toBe(String(defaultHttpPort));
+      }
+    });
+
+    it('publishes that container port on a host port from a variable: tributary from HTTP_PORT', () => {
+      const mappings = daemonServices.map(([name, service]) => {
+        expect(service.ports?.length, `${name}: one published port`).toBe(1);
+        const mapping = portMapping(service.ports?.[0] ?? '');
+        expect(mapping, `${name}: "127.0.0.1:\${VAR:-port}:port" (got ${JSON.stringify(service.ports?.[0])})`).toBeDefined();
+        expect(mapping?.target, `${name}: container port`).toBe(defaultHttpPort);
+        expect(mapping?.variable, `${name}: the host port comes from a variable`).toBeDefined();
+        return { name, ...mapping };
+      });
+      // Setting HTTP_PORT in .env (read by Compose for interpolation) moves tributary's published port.
+      const tributary = mappings.find((m) => m.name === 'tributary');
+      expect(tributary?.variable).toBe('HTTP_PORT');
+      expect(tributary?.hostDefault).toBe(defaultHttpPort);
+      // Every daemon has its own variable and its own default, so none collide out of the box.
+      expect(new Set(mappings.map((m) => m.variable)).size).toBe(mappings.length);
+      expect(new Set(mappings.map((m) => m.hostDefault)).size).toBe(mappings.length);
+    });
+
+    it('health-checks the port the daemon listens on', () => {
+      for (const [name, service] of daemonServices) {
+        const test = String(service.healthcheck?.test);
+        const port = environmentOf(service).HTTP_PORT;
+        expect(test.includes('process.env.HTTP_PORT') || test.includes(`:${port}/`), `${name}: probes HTTP_PORT ${port}`).toBe(true);
+      }
+    });
+  });
+
+  it('gives every daemon a fixed host name, so its default INSTANCE_ID ("<host name>-<pid>") survives recreation', () => {
+    // Without one the host name is the container id, new for each container. The pid is 1 while
+    // node is the container's first process (exec-form CMD, checked below, and no `init: true`).
+    const names = daemonServices.map(([name, service]) => {
+      expect(service.hostname, `${name}: hostname`).toMatch(/^[a-z0-9][a-z0-9-]*$/);
+      expect(service.init ?? false, `${name}: no init process in front of node`).toBe(false);
+      return service.hostname;
+    });
+    expect(new Set(names).size, 'host names differ').toBe(names.length);
+  });
+
+  it('leaves no anonymous volume behind: every VOLUME of an image is mounted over', () => {
+    // VOLUME paths the images declare: the official postgres:16 image declares its data directory;
+    // the tributary image's are whatever its Dockerfile declares.
+    const dockerfileVolumes = final.filter((i) => i.keyword === 'VOLUME').flatMap((i) => i.args.replace(/[[\]",]/g, ' ').split(/\s+/).filter(Boolean));
+    const imageVolumes = (s: Service) =>
+      s.build !== undefined ? dockerfileVolumes : /^postgres:/.test(s.image ?? '') ? ['/var/lib/postgresql/data'] : [];
+    for (const [name, service] of Object.entries(services)) {
+      const { persistent, tmpfs, anonymous } = mountsOf(service);
+      expect(anonymous, `${name}: anonymous volumes in volumes:`).toEqual([]);
+      for (const path of imageVolumes(service)) {
+        expect([...persistent, ...tmpfs], `${name}: ${path} (a VOLUME of its image) is mounted over`).toContain(path);
+      }
+      for (const v of service.volumes ?? []) {
+        const source = typeof v === 'string' ? v.split(':')[0] ?? '' : v.source ?? '';
+        if (/^[a-z0-9][a-z0-9_.-]*$/i.test(source)) expect(namedVolumes, `${name}: volume ${source} is declared`).toContain(source);
+      }
+    }
+    // The one-shot demo-db client keeps nothing: a tmpfs, not a named volume, covers its data directory.
+    const demoDb = Object.entries(services).find(([, s]) => /^postgres:/.test(s.image ?? '') && s.profiles?.includes('demo'));
+    if (demoDb) expect(mountsOf(demoDb[1]).tmpfs, `${demoDb[0]}: tmpfs`).toContain('/var/lib/postgresql/data');
+  });
+
   describe('demo profile', () => {
     it('runs the simulator from the same image, bound to 0.0.0.0 on fixed ports', () => {
       expect(simulator, 'a service running dist/src/simulator/main.js').toBeDefined();
@@ -262,6 +376,30 @@ describe('Dockerfile', () => {
     expect(runs).toContain('npm prune --omit=dev');
   });
 
+  it('uses no BuildKit-only syntax, so the classic builder builds it too', () => {
+    // Engines before 23.0 build with the classic builder by default, which rejects `RUN --mount`
+    // and the like. A `# syntax=` directive would make BuildKit pull a frontend image first.
+    expect(read('Dockerfile')).not.toMatch(/^#\s*syntax\s*=/im);
+    // The flags the classic builder knows, per instruction.
+    const classic: Record<string, readonly string[]> = {
+      FROM: ['--platform'],
+      COPY: ['--from', '--chown'],
+      ADD: ['--chown'],
+      HEALTHCHECK: ['--interval', '--timeout', '--start-period', '--retries'],
+    };
+    for (const i of instructions) {
+      const flags: string[] = [];
+      for (const word of i.args.split(/\s+/)) {
+        if (!word.startsWith('--')) break;
+        flags.push(word.split('=')[0] ?? '');
+      }
+      const unknown = flags.filter((f) => !(classic[i.keyword] ?? []).includes(f));
+      expect(unknown, `${i.keyword} ${i.args}`).toEqual([]);
+      // Heredocs (RUN <<EOF) are BuildKit-only too.
+      expect(i.args, `${i.keyword}: heredoc`).not.toMatch(/(^|\s)<<-?['"]?[A-Za-z_]/);
+    }
+  });
+
   it("exposes the schema's default HTTP_PORT", () => {
     expect(finalOne('EXPOSE')?.args.split(/\s+/).map((p) => Number(p.split('/')[0]))).toEqual([defaultHttpPort]);
   });
@@ -295,5 +433,117 @@ describe('Dockerfile', () => {
       expect(ignored, path).not.toContain(path);
     }
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.env', '.git']));
+  });
+});
+
+// --- README.md's Docker section -----------------------------------------------------------------
+
+/** Semantic-version comparison of "a.b.c" strings (missing parts are 0). */
+function versionAtLeast(version: string, minimum: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = minimum.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return true;
+}
+
+describe("README.md's Docker section", () => {
+  const readme = read('README.md');
+  const start = readme.search(/^### With Docker\s*$/m);
+  // From the line after the heading to the next "##" or "###" heading ("# …" lines are shell comments).
+  const rest = readme.slice(readme.indexOf('\n', start) + 1);
+  const end = rest.search(/^#{2,3} /m);
+  const section = end === -1 ? rest : rest.slice(0, end);
+
+  it('states the Docker Engine and Compose versions it needs, old enough for neither file to break', () => {
+    expect(start, 'README.md has a "### With Docker" section').toBeGreaterThanOrEqual(0);
+    const engine = /Docker Engine (\d+\.\d+(?:\.\d+)?) or newer/.exec(section)?.[1];
+    const composeVersion = /Docker Compose v?(\d+\.\d+(?:\.\d+)?) or newer/.exec(section)?.[1];
+    expect(engine, 'the Engine version').toBeDefined();
+    expect(composeVersion, 'the Compose version').toBeDefined();
+    // Multi-stage builds and HEALTHCHECK --start-period need Engine 17.05.
+    expect(versionAtLeast(engine ?? '0', '17.5'), `Engine ${engine}`).toBe(true);
+    // Compose v2 reads this file; `env_file` entries with `required:` need 2.24.0.
+    const optionalEnvFile = Object.values(services).some((s) => JSON.stringify(s.env_file ?? null).includes('"required"'));
+    expect(versionAtLeast(composeVersion ?? '0', optionalEnvFile ? '2.24.0' : '2.0.0'), `Compose ${composeVersion}`).toBe(true);
+  });
+
+  it('names every variable that moves a published port', () => {
+    const variables = Object.values(services).flatMap((s) => (s.ports ?? []).map((p) => portMapping(p)?.variable).filter((v) => v !== undefined));
+    expect(variables.length).toBeGreaterThan(0);
+    for (const v of variables) expect(section, v).toContain(`\`${v}\``);
+  });
+});
+
+// --- the same file resolved by Compose itself (no engine needed) ---------------------------------
+
+/** The Docker CLI's environment for these runs: none of the caller's COMPOSE_* settings or variables. */
+const cliEnv = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? tmpdir(),
+  ...(process.env.DOCKER_CONFIG ? { DOCKER_CONFIG: process.env.DOCKER_CONFIG } : {}),
+  ...extra,
+});
+const hasComposeCli = await run('docker', ['compose', 'version'], { env: cliEnv(), timeout: 10_000 }).then(
+  () => true,
+  () => false,
+);
+
+interface ResolvedService {
+  hostname?: string;
+  environment?: Record<string, string | null>;
+  ports?: Array<{ host_ip?: string; published?: string; target?: number }>;
+  tmpfs?: string[];
+}
+
+describe.skipIf(!hasComposeCli)('docker compose config', () => {
+  /**
+   * `docker compose --profile demo config` on a copy of docker-compose.yml in a fresh directory,
+   * so that the checkout's own .env plays no part; `dotEnv` becomes that directory's .env.
+   */
+  async function resolve(dotEnv: string | undefined, shell: Record<string, string> = {}): Promise<Record<string, ResolvedService>> {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-compose-config-'));
+    try {
+      copyFileSync(join(root, 'docker-compose.yml'), join(dir, 'docker-compose.yml'));
+      if (dotEnv !== undefined) writeFileSync(join(dir, '.env'), dotEnv);
+      const { stdout } = await run('docker', ['compose', '--profile', 'demo', 'config', '--format', 'json'], {
+        cwd: dir,
+        env: cliEnv(shell),
+        timeout: 30_000,
+      });
+      return (JSON.parse(stdout) as { services: Record<string, ResolvedService> }).services;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const published = (s: ResolvedService | undefined) => s?.ports?.map((p) => `${p.host_ip}:${p.published}:${p.target}`);
+
+  it('publishes the defaults with no .env', async () => {
+    const resolved = await resolve(undefined);
+    expect(published(resolved.tributary)).toEqual([`127.0.0.1:${defaultHttpPort}:${defaultHttpPort}`]);
+    expect(resolved.tributary?.environment?.HTTP_PORT).toBe(String(defaultHttpPort));
+    expect(resolved.tributary?.hostname).toBe(services.tributary?.hostname);
+  });
+
+  it('moves the published port with HTTP_PORT in .env, keeping the container port and .env INSTANCE_ID', async () => {
+    const resolved = await resolve('HTTP_PORT=18080\nDEMO_HTTP_PORT=18081\nINSTANCE_ID=from-dot-env\n');
+    expect(published(resolved.tributary)).toEqual([`127.0.0.1:18080:${defaultHttpPort}`]);
+    // env_file read HTTP_PORT=18080 too, but `environment:` wins inside the container.
+    expect(resolved.tributary?.environment?.HTTP_PORT).toBe(String(defaultHttpPort));
+    expect(resolved.tributary?.environment?.INSTANCE_ID).toBe('from-dot-env');
+    expect(published(resolved['tributary-demo'])).toEqual([`127.0.0.1:18081:${defaultHttpPort}`]);
+  });
+
+  it('moves it with HTTP_PORT from the shell alone too, which never reaches the container', async () => {
+    const resolved = await resolve(undefined, { HTTP_PORT: '18082' });
+    expect(published(resolved.tributary)).toEqual([`127.0.0.1:18082:${defaultHttpPort}`]);
+    expect(resolved.tributary?.environment?.HTTP_PORT).toBe(String(defaultHttpPort));
+  });
+
+  it('mounts a tmpfs over the demo-db data directory', async () => {
+    const resolved = await resolve(undefined);
+    expect(resolved['demo-db']?.tmpfs ?? []).toContain('/var/lib/postgresql/data');
   });
 });
