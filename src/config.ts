@@ -63,12 +63,12 @@ export const envSchema = z.object({
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
-  LOG_PROGRESS_MS: int(0).default(60_000),
   // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
   NOTIFY_CHANNEL: z
     .string()
     .regex(/^([A-Za-z_][A-Za-z0-9_]{0,62})?$/, 'must be a plain identifier (letters, digits, _; at most 63) or empty to disable')
     .default('tributary'),
+  LOG_PROGRESS_MS: int(0).default(60_000),
 });
 
 export type Env = z.output<typeof envSchema>;

@@ -6,7 +6,8 @@
  * listing id, owner, item and intent, and the seed only moves the volatile fields (price,
  * bump time, details text), so a stream of updates for one index looks like one listing
  * being edited. Serialized events weigh 2–3 KiB, like real ones, so throughput tests move
- * realistic byte volumes.
+ * realistic byte volumes. A few indexes (EXAMPLE_LISTINGS) have a fixed item, intent and owner
+ * so that the README's example queries find rows on simulated data.
  *
  * Optional-ness is reproduced on purpose (a parser must not depend on these fields):
  * `userAgent`, `buyoutOnly`, `tradeOffersPreferred`, `price.steam`, `particle`, `texture`,
@@ -27,6 +28,13 @@ const USD_PER_REF = 0.0275;
 const STEAMID64_BASE = 76561197960265728n;
 /** Number of distinct simulated traders; many listings share an owner, as with real bots. */
 const USER_COUNT = 400;
+/**
+ * SteamID64 of simulated trader 0, the README's example user (its "A user's live listings" query
+ * and its example listing id use it). The other traders' ids are derived from their index.
+ */
+export const EXAMPLE_STEAMID = '76561199072611396';
+/** The item name the README's "Active sell listings of an item" query looks up. */
+export const EXAMPLE_ITEM_NAME = 'Team Captain';
 
 type Quality = { id: number; name: string; color: string };
 const UNIQUE: Quality = { id: 6, name: 'Unique', color: '#FFD700' };
@@ -66,6 +74,12 @@ const ITEMS: readonly ItemTemplate[] = [
       particle: { id: 13, name: 'Burning Flames', shortName: 'bf', imageUrl: '/images/440/particles/13_94x94.png', type: 'standard' },
       priceindex: '13',
     },
+  },
+  {
+    // The plain (Unique) hat, listed far more often than its Unusual versions; the README's example item.
+    name: EXAMPLE_ITEM_NAME, baseName: 'Team Captain', marketName: 'Team Captain',
+    defindex: 378, quality: UNIQUE, summary: 'Level 1-100 Hat', slot: 'misc',
+    icon: 'medic_ttg_max.e9b9c5c7b8f6f5d8b2e1e7c0c9f6c1d1c1bfa6f4.png', baseRef: 84.5,
   },
   {
     name: 'Time Warp Polar Pullover', baseName: 'Polar Pullover', marketName: 'Unusual Polar Pullover',
@@ -184,15 +198,40 @@ function fmt(n: number): string {
   return String(Number(n.toFixed(2)));
 }
 
+/**
+ * Listings whose item, intent and owner are fixed rather than drawn, so the README's example
+ * queries find them: a Team Captain for sale and a key buy order, both by EXAMPLE_STEAMID.
+ * The traffic model (traffic.ts) sends them to every new client and never deletes them.
+ */
+const EXAMPLE_LISTINGS: ReadonlyMap<number, { itemName: string; intent: Intent; userIndex: number }> = new Map([
+  [0, { itemName: EXAMPLE_ITEM_NAME, intent: 'sell', userIndex: 0 }],
+  [1, { itemName: 'Mann Co. Supply Crate Key', intent: 'buy', userIndex: 0 }],
+]);
+
+/** Indexes of the fixed example listings (see EXAMPLE_LISTINGS). */
+export const EXAMPLE_LISTING_INDEXES: readonly number[] = [...EXAMPLE_LISTINGS.keys()];
+
+export function isExampleListing(index: number): boolean {
+  return EXAMPLE_LISTINGS.has(index);
+}
+
 /** Intent is a property of the listing, so it depends on the index only (about 3 buys : 1 sell). */
 export function intentFor(index: number): Intent {
+  const example = EXAMPLE_LISTINGS.get(index);
+  if (example) return example.intent;
   return prng('intent', index)() < 0.25 ? 'sell' : 'buy';
+}
+
+/** Account id (SteamID64 minus STEAMID64_BASE) of simulated trader `userIndex`. */
+function accountIdOf(userIndex: number): number {
+  if (userIndex === 0) return Number(BigInt(EXAMPLE_STEAMID) - STEAMID64_BASE);
+  return 1_000_000_000 + userIndex * 7_919;
 }
 
 /** Owner of a listing: many listings share one of USER_COUNT traders, as bots list hundreds of items. */
 function ownerFor(index: number): { accountId: number; steamid: string; userIndex: number } {
-  const userIndex = Math.floor(prng('owner', index)() * USER_COUNT);
-  const accountId = 1_000_000_000 + userIndex * 7_919;
+  const userIndex = EXAMPLE_LISTINGS.get(index)?.userIndex ?? Math.floor(prng('owner', index)() * USER_COUNT);
+  const accountId = accountIdOf(userIndex);
   return { accountId, steamid: (STEAMID64_BASE + BigInt(accountId)).toString(), userIndex };
 }
 
@@ -210,7 +249,9 @@ export function listingIdFor(index: number): string {
 }
 
 function itemFor(index: number): ItemTemplate {
-  return pick(ITEMS, prng('item', index)());
+  const example = EXAMPLE_LISTINGS.get(index);
+  const pinned = example && ITEMS.find((item) => item.name === example.itemName);
+  return pinned ?? pick(ITEMS, prng('item', index)());
 }
 
 /** Converts a price in refined metal to backpack.tf's `currencies` and `value` objects. */

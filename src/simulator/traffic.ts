@@ -4,10 +4,15 @@
  *
  * Everything runs off one 100 ms tick. Each feed keeps a fractional accumulator so any rate
  * (events per second, may be < 10 or fractional) is met on average without drift.
+ *
+ * With `examples` on, each new client also gets the records the README's example queries look
+ * up (see EXAMPLE_* below and in bptf-events.ts). They go to every new client, not once at start,
+ * because the fakes, like the real upstreams, never replay: a daemon started a minute after the
+ * simulator would otherwise never see them.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { BptfEvent } from './bptf-events.js';
-import { makeListingDelete, makeListingUpdate } from './bptf-events.js';
+import { EXAMPLE_LISTING_INDEXES, isExampleListing, makeListingDelete, makeListingUpdate } from './bptf-events.js';
 import type { FakeBptfServer } from './bptf-server.js';
 import type { CommerceAction, CommerceEntity, FakeCommerceServer } from './commerce-server.js';
 import { makeCommerceEvent } from './commerce-server.js';
@@ -24,6 +29,24 @@ const PARTIAL_DELETE_SHARE = 0.3;
 const ACTIVE_CONVERSATIONS = 4;
 /** Live store ids per entity beyond which the model only deletes. */
 const MAX_LIVE_IDS = 10_000;
+
+/** TradePost conversation the README's "One conversation's messages in order" query looks up. */
+export const EXAMPLE_CONVERSATION_ID = '550e8400-e29b-41d4-a716-446655440000';
+/**
+ * Its messages: an auction (the id's derived reference_type is AUCTION) that is outbid once, won
+ * and paid. Fixed, unlike newConversation's random branches, so that replaying it for a new client
+ * sends the very same payloads, which tributary's dedupe then stores once.
+ */
+const EXAMPLE_CONVERSATION_SCRIPT: readonly TradePostEventType[] = [
+  'BID_REQUEST', 'BID_OUTBID', 'AUCTION_RESULT', 'TRANSFER_CONFIRMATION_RECEIVED', 'PAYMENT_CHARGED', 'PAYMENT_SETTLED',
+];
+/** Store order the README's "An order's history" query looks up; the model never deletes it. */
+export const EXAMPLE_ORDER_ID = 123;
+/**
+ * Sent to each new backpack.tf client after the example listings, so `ingest_rejects` (and the
+ * README's query on it) has a row to show: an error page, as a misbehaving proxy forwards.
+ */
+export const EXAMPLE_REJECT_FRAME = '<html><body><h1>502 Bad Gateway</h1></body></html>';
 
 export type Servers = { bptf: FakeBptfServer; tradepost: FakeTradePostServer; commerce: FakeCommerceServer };
 
@@ -44,6 +67,12 @@ export type TrafficOptions = {
   silentAfterSec?: number;
   /** Expire every store session (close 1008) every this many seconds. */
   expireSessionEverySec?: number;
+  /**
+   * Send the README's example records to every new client: the example listings and one
+   * malformed frame (backpack.tf connection), the example conversation from its first message
+   * (TradePost subscription), an event of the example order (store subscription to orders).
+   */
+  examples: boolean;
 };
 
 export type TrafficStats = {
@@ -77,13 +106,14 @@ class Pacer {
 
 // -- backpack.tf ------------------------------------------------------------------------
 
-function bptfBatch(count: number, listings: number, seq: { n: number }): BptfEvent[] {
+/** `keepExamples`: never delete an example listing, so the README's queries on live listings keep finding it. */
+function bptfBatch(count: number, listings: number, seq: { n: number }, keepExamples: boolean): BptfEvent[] {
   const timeSec = Math.floor(Date.now() / 1000);
   const events: BptfEvent[] = [];
   for (let k = 0; k < count; k++) {
     const index = randomInt(0, listings);
     seq.n++;
-    if (Math.random() < DELETE_SHARE) {
+    if (Math.random() < DELETE_SHARE && !(keepExamples && isExampleListing(index))) {
       events.push(makeListingDelete(index, { timeSec, partial: Math.random() < PARTIAL_DELETE_SHARE, seed: seq.n }));
     } else {
       events.push(makeListingUpdate(index, { timeSec, seed: seq.n }));
@@ -131,6 +161,10 @@ function newConversation(): Conversation {
   return { id, script, step: 0 };
 }
 
+function exampleConversation(): Conversation {
+  return { id: EXAMPLE_CONVERSATION_ID, script: [...EXAMPLE_CONVERSATION_SCRIPT], step: 0 };
+}
+
 // -- store ------------------------------------------------------------------------------
 
 const ENTITIES: readonly CommerceEntity[] = ['order', 'product', 'customer', 'shipment', 'transaction'];
@@ -139,11 +173,31 @@ class CommerceModel {
   private nextId = 100;
   /** entity -> live id -> revision count. */
   private readonly live = new Map<CommerceEntity, Map<number, number>>(ENTITIES.map((e) => [e, new Map()]));
+  /** Whether the example order has been announced; from then on it is never deleted. */
+  private examplePinned = false;
+
+  private idsOf(entity: CommerceEntity): Map<number, number> {
+    const ids = this.live.get(entity) ?? new Map<number, number>();
+    this.live.set(entity, ids);
+    return ids;
+  }
+
+  /** The example order's creation the first time, then an update (its next status) each time. */
+  example(): { event: string; data: Record<string, unknown> } {
+    this.examplePinned = true;
+    const ids = this.idsOf('order');
+    const revision = ids.get(EXAMPLE_ORDER_ID);
+    if (revision === undefined) {
+      ids.set(EXAMPLE_ORDER_ID, 0);
+      return makeCommerceEvent('order', 'created', EXAMPLE_ORDER_ID, 0);
+    }
+    ids.set(EXAMPLE_ORDER_ID, revision + 1);
+    return makeCommerceEvent('order', 'updated', EXAMPLE_ORDER_ID, revision + 1);
+  }
 
   next(): { event: string; data: Record<string, unknown> } {
     const entity = ENTITIES[randomInt(0, ENTITIES.length)] ?? 'order';
-    const ids = this.live.get(entity) ?? new Map<number, number>();
-    this.live.set(entity, ids);
+    const ids = this.idsOf(entity);
     const r = Math.random();
     let action: CommerceAction;
     if (ids.size === 0) action = 'created';
@@ -152,12 +206,15 @@ class CommerceModel {
     else action = r < 0.3 ? 'created' : r < 0.9 ? 'updated' : 'deleted';
 
     if (action === 'created') {
-      const id = this.nextId++;
+      let id = this.nextId++;
+      // The example order may already hold an id the shared counter reaches later.
+      while (ids.has(id)) id = this.nextId++;
       ids.set(id, 0);
       return makeCommerceEvent(entity, action, id, 0);
     }
     const keys = [...ids.keys()];
     const id = keys[randomInt(0, keys.length)] ?? 0;
+    if (action === 'deleted' && this.examplePinned && entity === 'order' && id === EXAMPLE_ORDER_ID) action = 'updated';
     const revision = (ids.get(id) ?? 0) + (action === 'updated' ? 1 : 0);
     if (action === 'deleted') ids.delete(id);
     else ids.set(id, revision);
@@ -181,13 +238,53 @@ export function startTraffic(servers: Servers, opts: TrafficOptions, log: (line:
   const timers: NodeJS.Timeout[] = [];
   let restarting: Promise<void> | undefined;
 
+  // Examples: the client counts seen at the last tick (a rise is a new client), and what is owed.
+  const seen = { bptfConnections: 0, tradepostSubscriptions: 0, orderSubscribers: 0 };
+  const owed = { bptf: false, tradepostFirst: false, commerce: false };
+  const noticeNewClients = (): void => {
+    const bptfConnections = servers.bptf.totalConnections;
+    if (bptfConnections > seen.bptfConnections) owed.bptf = true;
+    seen.bptfConnections = bptfConnections;
+
+    const tradepostSubscriptions = servers.tradepost.subscribedCount;
+    if (tradepostSubscriptions > seen.tradepostSubscriptions) {
+      // Replay the example conversation from its first message, which goes out next.
+      const example = conversations.find((c) => c.id === EXAMPLE_CONVERSATION_ID);
+      if (example) example.step = 0;
+      else conversations.unshift(exampleConversation());
+      owed.tradepostFirst = true;
+    }
+    seen.tradepostSubscriptions = tradepostSubscriptions;
+
+    // Per connection, not per subscribe message: a client subscribes to up to five channels.
+    const orderSubscribers = servers.commerce.subscriptions.filter((channels) => channels.includes('order_changes')).length;
+    if (orderSubscribers > seen.orderSubscribers) owed.commerce = true;
+    seen.orderSubscribers = orderSubscribers;
+  };
+
+  const sendBptfExamples = (): void => {
+    const timeSec = Math.floor(Date.now() / 1000);
+    const events = EXAMPLE_LISTING_INDEXES.map((index) => makeListingUpdate(index, { timeSec, seed: ++bptfSeq.n }));
+    // False when nobody is connected or the socket is silenced: stay owed until a client gets them.
+    if (!servers.bptf.sendFrame(JSON.stringify(events))) return;
+    stats.bptfFrames++;
+    stats.bptfEvents += events.length;
+    if (servers.bptf.sendFrame(EXAMPLE_REJECT_FRAME)) {
+      stats.bptfFrames++;
+      stats.malformedFrames++;
+    }
+    owed.bptf = false;
+  };
+
   const tick = (): void => {
     // Nothing is generated while the servers restart: a real outage loses those events too.
     if (restarting) return;
+    if (opts.examples) noticeNewClients();
 
+    if (owed.bptf) sendBptfExamples();
     const bptfCount = bptfPacer.take();
     if (bptfCount > 0) {
-      const frame = JSON.stringify(bptfBatch(bptfCount, opts.listings, bptfSeq));
+      const frame = JSON.stringify(bptfBatch(bptfCount, opts.listings, bptfSeq, opts.examples));
       const broken = Math.random() < opts.malformedRate;
       if (servers.bptf.sendFrame(broken ? malformedFrame(frame) : frame)) {
         stats.bptfFrames++;
@@ -198,7 +295,9 @@ export function startTraffic(servers: Servers, opts: TrafficOptions, log: (line:
 
     for (let k = tradepostPacer.take(); k > 0; k--) {
       while (conversations.length < ACTIVE_CONVERSATIONS) conversations.push(newConversation());
-      const slot = randomInt(0, conversations.length);
+      const exampleSlot = owed.tradepostFirst ? conversations.findIndex((c) => c.id === EXAMPLE_CONVERSATION_ID) : -1;
+      owed.tradepostFirst = false;
+      const slot = exampleSlot >= 0 ? exampleSlot : randomInt(0, conversations.length);
       const conv = conversations[slot];
       const msgType = conv?.script[conv.step];
       if (!conv || !msgType) continue;
@@ -209,7 +308,8 @@ export function startTraffic(servers: Servers, opts: TrafficOptions, log: (line:
     }
 
     for (let k = commercePacer.take(); k > 0; k--) {
-      const { event, data } = commerce.next();
+      const { event, data } = owed.commerce ? commerce.example() : commerce.next();
+      owed.commerce = false;
       stats.commerceDelivered += servers.commerce.emit(event, data);
       stats.commerceEvents++;
     }

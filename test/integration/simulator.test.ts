@@ -1,17 +1,27 @@
 /**
  * The fake upstreams in src/simulator/, exercised with raw `ws` clients (no daemon), so a
- * failing daemon test can trust that the fake speaks the protocol.
+ * failing daemon test can trust that the fake speaks the protocol; and the simulator's run
+ * (startSimulation, the CLI's --write-env, the README examples sent to new clients).
  *
- * No fixed sleeps: every wait is for a message, a close, or a server counter.
+ * No fixed sleeps: every wait is for a message, a close, a server counter, or a file.
  */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ClientOptions, RawData } from 'ws';
-import { listingIdFor, makeListingDelete, makeListingUpdate } from '../../src/simulator/bptf-events.js';
+import {
+  EXAMPLE_ITEM_NAME, EXAMPLE_LISTING_INDEXES, EXAMPLE_STEAMID, listingIdFor, makeListingDelete, makeListingUpdate,
+} from '../../src/simulator/bptf-events.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { FakeCommerceServer, makeCommerceEvent } from '../../src/simulator/commerce-server.js';
 import { makeObjectId, objectIdSeconds } from '../../src/simulator/object-id.js';
+import { parseConfig, SIM_API_KEY, SIM_USER, startSimulation, UsageError, type SimulatorConfig } from '../../src/simulator/simulation.js';
 import { FakeTradePostServer, makeTradePostPayload, makeWebhookBody } from '../../src/simulator/tradepost-server.js';
+import { EXAMPLE_CONVERSATION_ID, EXAMPLE_ORDER_ID, EXAMPLE_REJECT_FRAME } from '../../src/simulator/traffic.js';
 
 /** Bound for every wait in this file (ms); a healthy run needs a small fraction of it. */
 const WAIT_MS = 3_000;
@@ -424,5 +434,224 @@ describe('FakeCommerceServer', () => {
     await second.opened;
     expect(await second.next()).toMatchObject({ type: 'connected' });
     expect(server.totalConnections).toBe(2);
+  });
+});
+
+// -- the simulator's run ------------------------------------------------------------------
+
+/** The env lines' names, in the order the simulator prints them. */
+const ENV_NAMES = [
+  'BPTF_URL', 'TRADEPOST_URL', 'TRADEPOST_API_KEY', 'COMMERCE_WS_URL', 'COMMERCE_LOGIN_URL', 'COMMERCE_USERNAME', 'COMMERCE_PASSWORD',
+];
+
+/** `NAME=value` lines -> object; throws on any other line, so a half-written file fails loudly. */
+function parseEnvLines(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const m = /^([A-Z_]+)=(.+)$/.exec(line);
+    if (!m?.[1] || m[2] === undefined) throw new Error(`not an env line: ${JSON.stringify(line)}`);
+    env[m[1]] = m[2];
+  }
+  return env;
+}
+
+/** A config as the CLI builds it; no traffic unless asked, so raw clients see only what a test expects. */
+function simConfig(...argv: string[]): SimulatorConfig {
+  const config = parseConfig(['--bptf-rate', '0', '--tradepost-rate', '0', '--commerce-rate', '0', ...argv]);
+  if (!config) throw new Error('unexpected --help');
+  return config;
+}
+
+/** Proves every fake the env names is listening and speaks its protocol (loopback only). */
+async function expectListening(env: Record<string, string>): Promise<void> {
+  for (const name of ['BPTF_URL', 'TRADEPOST_URL', 'COMMERCE_WS_URL', 'COMMERCE_LOGIN_URL']) {
+    expect(new URL(env[name] ?? '').hostname, name).toBe('127.0.0.1');
+  }
+  await client(env.BPTF_URL ?? '').opened;
+  const tp = client(env.TRADEPOST_URL ?? '');
+  await tp.opened;
+  tp.send({ msg_type: 'authenticate', payload: { token: env.TRADEPOST_API_KEY } });
+  expect(await tp.next()).toMatchObject({ msg_type: 'authenticated' });
+  const res = await fetch(env.COMMERCE_LOGIN_URL ?? '', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: env.COMMERCE_USERNAME, password: env.COMMERCE_PASSWORD }),
+  });
+  expect(res.status).toBe(200);
+}
+
+function tempEnvFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-sim-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, '.env.sim');
+}
+
+describe('simulator command line', () => {
+  it('parses --write-env and --no-examples; examples are on by default', () => {
+    expect(parseConfig([])).toMatchObject({ envFile: undefined, traffic: { examples: true, bptfRate: 50 } });
+    expect(parseConfig(['--write-env', '.env.sim', '--no-examples'])).toMatchObject({ envFile: '.env.sim', traffic: { examples: false } });
+    expect(() => parseConfig(['--write-env', ' '])).toThrow(UsageError);
+    expect(() => parseConfig(['--write-env'])).toThrow(UsageError);
+    // Node itself claims --env-file (see parseConfig); when it lets one through, point at --write-env.
+    expect(() => parseConfig(['--env-file', '.env.sim'])).toThrow(/use --write-env/);
+    expect(() => parseConfig(['--env-file=.env.sim'])).toThrow(/use --write-env/);
+  });
+});
+
+describe('startSimulation --write-env', () => {
+  it('deletes a stale file before starting, writes the whole file once every fake listens, deletes it on stop', async () => {
+    const file = tempEnvFile();
+    // A previous run's file, naming a port nobody listens on.
+    writeFileSync(file, 'BPTF_URL=ws://127.0.0.1:1/events\n');
+    writeFileSync(`${file}.tmp`, 'BPTF_URL=ws://127.0.0.1:1/ev');
+    const starting = startSimulation(simConfig('--write-env', file), () => undefined);
+    // Synchronously, before any server was created: gone, so nothing can pick it up meanwhile.
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(`${file}.tmp`)).toBe(false);
+    const sim = await starting;
+    let stopped = false;
+    cleanups.push(() => (stopped ? undefined : sim.stop()));
+
+    const text = readFileSync(file, 'utf8');
+    expect(text).toBe(sim.env);
+    const env = parseEnvLines(text);
+    expect(Object.keys(env)).toEqual(ENV_NAMES);
+    expect(env).toMatchObject({ BPTF_URL: sim.bptf.url, TRADEPOST_API_KEY: SIM_API_KEY, COMMERCE_USERNAME: SIM_USER.email });
+    expect(existsSync(`${file}.tmp`)).toBe(false);
+    await expectListening(env);
+
+    await sim.stop();
+    stopped = true;
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('writes no file when a fake cannot listen, and the stale one is gone all the same', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    const file = tempEnvFile();
+    writeFileSync(file, 'BPTF_URL=ws://127.0.0.1:1/events\n');
+    const port = (blocker.address() as AddressInfo).port;
+    await expect(startSimulation(simConfig('--write-env', file, '--commerce-port', String(port)), () => undefined)).rejects.toThrow(/EADDRINUSE/);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('on stop, leaves a file that another run has written since', async () => {
+    const file = tempEnvFile();
+    const sim = await startSimulation(simConfig('--write-env', file), () => undefined);
+    writeFileSync(file, 'BPTF_URL=ws://127.0.0.1:9/events\n');
+    await sim.stop();
+    expect(readFileSync(file, 'utf8')).toBe('BPTF_URL=ws://127.0.0.1:9/events\n');
+  });
+
+  // With no file at the path (the usual case: the last run deleted it) and with one a killed run left.
+  it.each([['no file', undefined], ['a stale file', 'STALE=1\n']])('the CLI, starting with %s: the file appears whole once the fakes listen, matches stdout, and is deleted on SIGINT', async (_, stale) => {
+    const file = tempEnvFile();
+    if (stale !== undefined) writeFileSync(file, stale);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/simulator/main.ts', '--write-env', file, '--bptf-rate', '0', '--tradepost-rate', '0', '--commerce-rate', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+
+    // Every version of the file seen while the simulator starts: the stale one, none, or the final one.
+    const seen = new Set<string>();
+    // tsx compiles the simulator first: allow it several seconds (ms).
+    await until(() => {
+      try {
+        seen.add(readFileSync(file, 'utf8'));
+      } catch {
+        seen.add('(absent)');
+      }
+      return stdout.includes('COMMERCE_PASSWORD=') && stdout.endsWith('\n');
+    }, `the simulator's env lines on stdout (stderr: ${stderr})`, 15_000);
+    expect(readFileSync(file, 'utf8')).toBe(stdout);
+    if (stale !== undefined) seen.delete(stale);
+    seen.delete('(absent)');
+    expect([...seen].filter((text) => text !== stdout)).toEqual([]);
+    await expectListening(parseEnvLines(stdout));
+
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(existsSync(file)).toBe(false);
+  });
+});
+
+describe('the README\'s daemon command', () => {
+  it('cannot start before the env file exists: node --env-file=<missing> exits 9 without running anything', async () => {
+    const missing = tempEnvFile();
+    // `-e` instead of scripts/run.mjs: should Node ever run regardless, nothing connects anywhere.
+    const child = spawn(process.execPath, [`--env-file=${missing}`, '-e', 'process.stdout.write("ran")'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(9);
+    expect(output).toContain(`${missing}: not found`);
+  });
+});
+
+describe('README examples sent to new clients', () => {
+  it('pins the example listings, conversation and order to what the README queries look up', () => {
+    const teamCaptain = makeListingUpdate(0, { timeSec: 1_765_043_832 }).payload;
+    expect(teamCaptain).toMatchObject({ steamid: EXAMPLE_STEAMID, intent: 'sell', item: { name: EXAMPLE_ITEM_NAME } });
+    expect(makeListingUpdate(1, { timeSec: 1_765_043_832 }).payload).toMatchObject({ steamid: EXAMPLE_STEAMID, intent: 'buy' });
+    expect(listingIdFor(1)).toMatch(new RegExp(`^440_${EXAMPLE_STEAMID}_[0-9a-f]{32}$`));
+    // The example conversation's fixed script is an auction's, so its reference_type must be AUCTION.
+    expect(makeTradePostPayload('BID_REQUEST', EXAMPLE_CONVERSATION_ID, 0)).toMatchObject({ reference_type: 'AUCTION' });
+  });
+
+  it('backpack.tf: each new client gets the example listings, then one malformed frame', async () => {
+    const sim = await startSimulation(simConfig(), () => undefined);
+    cleanups.push(() => sim.stop());
+    const expectExamples = async (c: TestClient): Promise<void> => {
+      const frame = JSON.parse(await c.nextRaw()) as { event: string; payload: { id: string } }[];
+      expect(frame.map((e) => [e.event, e.payload.id])).toEqual(EXAMPLE_LISTING_INDEXES.map((i) => ['listing-update', listingIdFor(i)]));
+      expect(await c.nextRaw()).toBe(EXAMPLE_REJECT_FRAME);
+    };
+    const first = client(sim.bptf.url);
+    await expectExamples(first);
+    const second = client(sim.bptf.url);
+    await expectExamples(second);
+    // Sent to every open client: the first gets them again too.
+    await expectExamples(first);
+  });
+
+  it('TradePost: a new subscriber\'s first message opens the example conversation', async () => {
+    const sim = await startSimulation(simConfig('--tradepost-rate', '20'), () => undefined);
+    cleanups.push(() => sim.stop());
+    const c = client(sim.tradepost.url);
+    await c.opened;
+    c.send({ msg_type: 'authenticate', payload: { token: SIM_API_KEY } });
+    await c.next();
+    c.send({ msg_type: 'subscribe', payload: { rooms: ['ALL'] } });
+    expect(await c.next()).toMatchObject({ msg_type: 'subscribed' });
+    expect(await c.next()).toEqual({
+      msg_type: 'BID_REQUEST', sent_at: expect.any(Number), payload: makeTradePostPayload('BID_REQUEST', EXAMPLE_CONVERSATION_ID, 0),
+    });
+  });
+
+  it('store: a new order subscriber\'s first event is about the example order', async () => {
+    const sim = await startSimulation(simConfig('--commerce-rate', '20'), () => undefined);
+    cleanups.push(() => sim.stop());
+    const res = await fetch(sim.commerce.loginUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(SIM_USER),
+    });
+    const c = client(sim.commerce.wsUrl, { headers: { cookie: res.headers.getSetCookie().map((v) => v.split(';')[0]).join('; ') } });
+    expect(await c.next()).toMatchObject({ type: 'connected' });
+    c.send({ type: 'subscribe', channel: 'order_changes' });
+    expect(await c.next()).toEqual({ type: 'subscribed', channel: 'order_changes' });
+    const first = await c.next();
+    expect(first.event).toMatch(/^order:(created|updated)$/);
+    expect(first.data).toMatchObject({ id: EXAMPLE_ORDER_ID });
   });
 });
