@@ -38,10 +38,10 @@ export interface Shape {
 /** Source columns in the order every shape's SELECT list uses. */
 export const SELECT_FROM_U = `SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
-       u.currencies::jsonb, u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload::jsonb`;
+       u.currencies::jsonb, u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload::jsonb, u.sku`;
 
 const COLUMN_TYPES = `id text, event_id text, event_time float8, deleted bool, payload_event_id text, steamid text, appid int,
-  intent text, item_name text, currencies jsonb, value_raw float8, listed_at float8, bumped_at float8, payload jsonb`;
+  intent text, item_name text, currencies jsonb, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text`;
 
 /** One row as the record the json shapes send (keys are the column names of COLUMN_TYPES). */
 function record(r: ListingRow) {
@@ -61,6 +61,7 @@ function record(r: ListingRow) {
     listed_at: c.listedAt,
     bumped_at: c.bumpedAt,
     payload: r.payload,
+    sku: c.sku,
   };
 }
 
@@ -81,6 +82,7 @@ export function columnArrays(rows: readonly ListingRow[]) {
     listedAt: new Array<number | null>(n),
     bumpedAt: new Array<number | null>(n),
     payload: new Array<string>(n),
+    sku: new Array<string | null>(n),
   };
   for (let i = 0; i < n; i++) {
     const r = rows[i] as ListingRow;
@@ -99,6 +101,7 @@ export function columnArrays(rows: readonly ListingRow[]) {
     a.listedAt[i] = c.listedAt;
     a.bumpedAt[i] = c.bumpedAt;
     a.payload[i] = JSON.stringify(r.payload);
+    a.sku[i] = c.sku;
   }
   return a;
 }
@@ -106,9 +109,9 @@ export function columnArrays(rows: readonly ListingRow[]) {
 const UNNEST_SQL = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM unnest($1::text[], $2::text[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[],
-            $10::text[], $11::float8[], $12::float8[], $13::float8[], $14::text[])
+            $10::text[], $11::float8[], $12::float8[], $13::float8[], $14::text[], $15::text[])
   AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name, currencies,
-       value_raw, listed_at, bumped_at, payload)
+       value_raw, listed_at, bumped_at, payload, sku)
 ${LISTING_CONFLICT_RULE}`;
 
 const JSONB_SQL = `${LISTING_INSERT}
@@ -140,7 +143,7 @@ export const unnestShape: Shape = {
     const a = columnArrays(rows);
     await query(ctx, UNNEST_SQL, [
       a.id, a.eventId, a.eventTime, a.deleted, a.payloadEventId, a.steamid, a.appid, a.intent, a.itemName,
-      a.currencies, a.valueRaw, a.listedAt, a.bumpedAt, a.payload,
+      a.currencies, a.valueRaw, a.listedAt, a.bumpedAt, a.payload, a.sku,
     ]);
   },
 };
@@ -156,17 +159,17 @@ export const valuesShape: Shape = {
       const p = values.length;
       tuples.push(
         `($${p + 1}::text, $${p + 2}::text, $${p + 3}::float8, $${p + 4}::bool, $${p + 5}::text, $${p + 6}::text, $${p + 7}::int, ` +
-          `$${p + 8}::text, $${p + 9}::text, $${p + 10}::text, $${p + 11}::float8, $${p + 12}::float8, $${p + 13}::float8, $${p + 14}::text)`,
+          `$${p + 8}::text, $${p + 9}::text, $${p + 10}::text, $${p + 11}::float8, $${p + 12}::float8, $${p + 13}::float8, $${p + 14}::text, $${p + 15}::text)`,
       );
       values.push(
         a.id[i], a.eventId[i], a.eventTime[i], a.deleted[i], a.payloadEventId[i], a.steamid[i], a.appid[i], a.intent[i],
-        a.itemName[i], a.currencies[i], a.valueRaw[i], a.listedAt[i], a.bumpedAt[i], a.payload[i],
+        a.itemName[i], a.currencies[i], a.valueRaw[i], a.listedAt[i], a.bumpedAt[i], a.payload[i], a.sku[i],
       );
     }
     const text = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM (VALUES ${tuples.join(',\n')}) AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name,
-  currencies, value_raw, listed_at, bumped_at, payload)
+  currencies, value_raw, listed_at, bumped_at, payload, sku)
 ${LISTING_CONFLICT_RULE}`;
     await query(ctx, text, values);
   },
@@ -240,6 +243,7 @@ export const copyShape: Shape = {
         [
           a.id[i], a.eventId[i], a.eventTime[i], a.deleted[i] ? 't' : 'f', a.payloadEventId[i], a.steamid[i], a.appid[i] ?? null,
           a.intent[i], a.itemName[i], a.currencies[i], a.valueRaw[i] ?? null, a.listedAt[i] ?? null, a.bumpedAt[i] ?? null, a.payload[i],
+          a.sku[i],
         ]
           .map((v) => copyField(v as string | number | boolean | null))
           .join('\t'),
@@ -278,7 +282,7 @@ function encodeObjects(rows: readonly ListingRow[]): Buffer {
       ),
     );
     parts.push(r.raw ? r.raw.frame.subarray(r.raw.start, r.raw.end) : Buffer.from(JSON.stringify(r.payload)));
-    parts.push(Buffer.from('}'));
+    parts.push(Buffer.from(`,"sku":${j(c.sku ?? null)}}`));
   });
   parts.push(Buffer.from(']'));
   return Buffer.concat(parts);
@@ -288,9 +292,9 @@ const OBJECTS_SQL = `${LISTING_INSERT}
 SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
        CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
-       u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload
+       u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku
 FROM jsonb_to_recordset($1::jsonb) AS u(id text, event_id text, event_time float8, deleted bool, payload_event_id text,
-  steamid text, appid int, intent text, item_name text, value_raw float8, listed_at float8, bumped_at float8, payload jsonb)
+  steamid text, appid int, intent text, item_name text, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text)
 ${LISTING_CONFLICT_RULE}`;
 
 export const objectsShape: Shape = {

@@ -51,6 +51,7 @@ describe('extractListingColumns', () => {
       valueRaw: null,
       listedAt: null,
       bumpedAt: null,
+      sku: null,
     });
     expect(extractListingColumns({ id: 'x', appid: 'no', intent: 'lend', item: null, value: { raw: 'NaN' }, listedAt: -5 })).toMatchObject({
       appid: null,
@@ -59,6 +60,13 @@ describe('extractListingColumns', () => {
       valueRaw: null,
       listedAt: null,
     });
+  });
+
+  it('gives the SKU of the item, the same on the fast path as on JSON.parse', () => {
+    const events = parseBptfFrame(Buffer.from(JSON.stringify(captured))).listings;
+    // Written by hand: an unusual hat with effect 70, a Unique item, a Strange decorated shotgun (its skin's defindex).
+    expect(events.map((e) => e.raw?.columns.sku)).toEqual(['30329;5;u70', '30238;6', '15085;11;w1;pk60']);
+    expect(events.map((e) => extractListingColumns(e.payload).sku)).toEqual(['30329;5;u70', '30238;6', '15085;11;w1;pk60']);
   });
 
   it('reads the older field names one client maps from', () => {

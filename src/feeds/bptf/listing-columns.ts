@@ -1,4 +1,5 @@
 import { asObject, finite } from '../../util/json-guards.js';
+import { skuOf } from './sku.js';
 
 /** Columns extracted from a listing payload; every field is optional in real traffic. */
 export interface ListingColumns {
@@ -11,6 +12,8 @@ export interface ListingColumns {
   /** Unix seconds. */
   listedAt: number | null;
   bumpedAt: number | null;
+  /** The item's SKU (sku.ts); null when the payload has no usable item. */
+  sku: string | null;
 }
 
 export function extractListingColumns(p: Record<string, unknown>): ListingColumns {
@@ -28,6 +31,7 @@ export function extractListingColumns(p: Record<string, unknown>): ListingColumn
     // `timestamp` and `bump` are the older names one client maps from.
     listedAt: unixSeconds(p.listedAt ?? p.timestamp),
     bumpedAt: unixSeconds(p.bumpedAt ?? p.bump),
+    sku: skuOf(p.item),
   };
 }
 

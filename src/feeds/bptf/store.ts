@@ -24,7 +24,7 @@ const NEWER_PAYLOAD = `(excluded.payload_event_id IS NOT NULL AND (t.payload_eve
 /** The head of the batch insert: the columns in the order every SELECT feeding it lists them. */
 export const LISTING_INSERT = `INSERT INTO bptf_listings AS t
   (id, event_id, event_time, deleted_at, payload_event_id, steamid, appid, intent, item_name,
-   currencies, value_raw, listed_at, bumped_at, payload)`;
+   currencies, value_raw, listed_at, bumped_at, payload, sku)`;
 
 /**
  * The conflict clause of the ordering rule, for LISTING_INSERT. Both are exported so that the
@@ -44,6 +44,7 @@ export const LISTING_CONFLICT_RULE = `ON CONFLICT (id) DO UPDATE SET
   listed_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.listed_at ELSE t.listed_at END,
   bumped_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.bumped_at ELSE t.bumped_at END,
   payload          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload ELSE t.payload END,
+  sku              = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.sku ELSE t.sku END,
   updated_at       = now()
 WHERE ${NEWER_EVENT} OR ${NEWER_PAYLOAD}`;
 
@@ -78,17 +79,23 @@ function giveBack(b: Buffer): void {
  *
  * Row layout (the SQL reads columns by position): 0 id, 1 event_id, 2 event_time (Unix s),
  * 3 deleted, 4 payload_event_id, 5 steamid, 6 appid, 7 intent, 8 item_name, 9 value_raw,
- * 10 listed_at (Unix s), 11 bumped_at (Unix s), 12 payload. `currencies` is read from the payload.
+ * 10 listed_at (Unix s), 11 bumped_at (Unix s), 12 payload, 13 sku (after the payload: the head is
+ * written before the payload's bytes). `currencies` is read from the payload.
  */
 export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: number) => Buffer = (n) => Buffer.allocUnsafe(n)): Buffer {
   const n = rows.length;
   const heads = new Array<string>(n);
   const bodies = new Array<string | undefined>(n);
-  let bound = 2 + n; // version byte, brackets, one ']' per row
+  const tails = new Array<string>(n);
+  let bound = 2 + n; // version byte and the outer brackets (each row's own are in its head and tail)
   for (let i = 0; i < n; i++) {
     const r = rows[i] as ListingRow;
     const raw = r.raw;
     const c = raw ? raw.columns : extractListingColumns(r.payload);
+    // A spool line of an older version has no sku in its columns.
+    const tail = `,${jsonText(c.sku ?? null)}]`;
+    tails[i] = tail;
+    bound += tail.length * 3;
     const head =
       `${i === 0 ? '[' : ',['}${JSON.stringify(r.id)},${JSON.stringify(r.eventId)},${r.eventTimeMs / 1000},${r.deleted},` +
       `${jsonText(r.payloadEventId)},${jsonText(c.steamid)},${jsonNumber(c.appid)},${jsonText(c.intent)},${jsonText(c.itemName)},` +
@@ -110,7 +117,7 @@ export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: nu
     off += out.write(heads[i] as string, off, 'utf8');
     const raw = (rows[i] as ListingRow).raw;
     off += raw ? raw.frame.copy(out, off, raw.start, raw.end) : out.write(bodies[i] as string, off, 'utf8');
-    out[off++] = 0x5d; // ]
+    off += out.write(tails[i] as string, off, 'utf8');
   }
   out[off++] = 0x5d; // ]
   return out.subarray(0, off);
@@ -144,12 +151,12 @@ async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer
     SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
            u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
            CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
-           u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload
+           u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku
     FROM (
       SELECT r ->> 0 AS id, r ->> 1 AS event_id, (r ->> 2)::float8 AS event_time, (r ->> 3)::bool AS deleted,
              r ->> 4 AS payload_event_id, r ->> 5 AS steamid, (r ->> 6)::int AS appid, r ->> 7 AS intent,
              r ->> 8 AS item_name, (r ->> 9)::float8 AS value_raw, (r ->> 10)::float8 AS listed_at,
-             (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload
+             (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload, r ->> 13 AS sku
       FROM jsonb_array_elements(${doc}::jsonb) AS r
     ) AS u
     ${sql.raw(LISTING_CONFLICT_RULE)}

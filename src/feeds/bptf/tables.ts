@@ -17,6 +17,12 @@ export interface BptfListingsTable {
   deleted_at: Timestamp | null;
   first_seen_at: Timestamp;
   updated_at: Timestamp;
+  sku: string | null;
+  /** Generated from payload.currencies (numeric: pg returns it as a string). */
+  price_keys: string | null;
+  price_metal: string | null;
+  /** Generated: payload.userAgent present (a bot manages the listing). */
+  automatic: boolean;
 }
 
 /** The tables the backpack.tf feed writes (a type alias: Kysely's withTables needs one, not an interface). */

@@ -1,0 +1,34 @@
+import { sql, type Kysely } from 'kysely';
+
+/**
+ * What traders query by: `sku` (the item in the form trading bots key prices by, computed by the
+ * daemon from the payload's item), the price as numbers, and whether a bot manages the listing.
+ *
+ * `price_keys`, `price_metal` and `automatic` are generated from the stored payload, so every path
+ * that writes a payload (the daemon, a restore, a hand-made fix) keeps them right, and the insert
+ * statement does not carry them. Adding them rewrites the table once (a few seconds per million rows,
+ * under an exclusive lock). `sku` of listings stored before this migration stays null until their
+ * next event, which for a live listing is its next bump.
+ *
+ * The index serves "live listings of this SKU, by intent" (the cheapest sell, buy orders above a
+ * price). It is partial: tombstones are not searched. An update that changes none of its columns
+ * (sku, intent, and deleted_at through the predicate) stays HOT, as most listing updates do.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    ALTER TABLE bptf_listings
+      ADD COLUMN sku text,
+      ADD COLUMN price_keys numeric GENERATED ALWAYS AS (
+        CASE WHEN jsonb_typeof(payload #> '{currencies,keys}') = 'number' THEN (payload #>> '{currencies,keys}')::numeric END
+      ) STORED,
+      ADD COLUMN price_metal numeric GENERATED ALWAYS AS (
+        CASE WHEN jsonb_typeof(payload #> '{currencies,metal}') = 'number' THEN (payload #>> '{currencies,metal}')::numeric END
+      ) STORED,
+      ADD COLUMN automatic boolean GENERATED ALWAYS AS (coalesce(jsonb_typeof(payload -> 'userAgent') <> 'null', false)) STORED`.execute(db);
+  await sql`CREATE INDEX bptf_listings_sku_intent_idx ON bptf_listings (sku, intent) WHERE deleted_at IS NULL`.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP INDEX bptf_listings_sku_intent_idx`.execute(db);
+  await sql`ALTER TABLE bptf_listings DROP COLUMN sku, DROP COLUMN price_keys, DROP COLUMN price_metal, DROP COLUMN automatic`.execute(db);
+}
