@@ -1,7 +1,7 @@
 import type { Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
 import { migrateWithRetry } from './core/db/migrate.js';
-import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
+import { checkFeedDefinitions, type FeedContext, type FeedDefinition, type PeriodicTask } from './core/feed.js';
 import { lockDataDir } from './core/data-dir-lock.js';
 import { createFeedContext } from './core/feed-context.js';
 import { HttpServer } from './core/http/server.js';
@@ -9,6 +9,7 @@ import { addStatusPage } from './core/http/status-page.js';
 import type { Reject } from './core/ingest/reject.js';
 import { insertRejects } from './core/ingest/rejects-store.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { startPeriodicTasks } from './core/periodic-tasks.js';
 import { FeedRunner } from './core/replicas/feed-runner.js';
 import { startProgressLog } from './core/status/progress-log.js';
 import { RateHistory } from './core/status/rate-history.js';
@@ -124,6 +125,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     lifecycle.defer('rejects', (deadline) => rejects.drain(deadline));
 
     const feedWriters: BatchWriter<unknown>[] = [];
+    const tasks: Array<{ task: PeriodicTask; ctx: FeedContext }> = [];
     const runners = plans.flatMap(({ def, plan }) => {
       const status = statuses.get(def.source) as SourceStatus;
       const log = logger.child({ source: def.source });
@@ -131,6 +133,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       const { ctx, writers: own } = createFeedContext(def, deps);
       feedWriters.push(...own);
       for (const route of plan.routes?.(ctx) ?? []) server.route(route.method, route.path, route.handler);
+      for (const task of plan.tasks ?? []) tasks.push({ task, ctx });
       const connect = plan.connect?.bind(plan);
       if (!connect) return []; // routes only
       // The lock needs a real server session; the embedded database has a single process anyway.
@@ -149,6 +152,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     migrated = await migrateWithRetry(db, logger.child({ component: 'migrate' }), retry);
     signal.throwIfAborted();
 
+    lifecycle.defer('periodic tasks', startPeriodicTasks(tasks));
     lifecycle.defer(
       'progress log',
       startProgressLog({

@@ -63,6 +63,7 @@ export const envSchema = z.object({
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
+  TOMBSTONE_RETENTION_DAYS: int(0, 36_500).default(14),
   // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
   NOTIFY_CHANNEL: z
     .string()
@@ -89,7 +90,14 @@ export interface Config {
   /** Payload bytes held in memory (all tables together) before further events go to the spool. */
   readonly bufferMaxBytes: number;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
-  readonly bptf: { readonly enabled: boolean; readonly url: string; readonly stallMs: number; readonly replicas: ReplicaMode };
+  readonly bptf: {
+    readonly enabled: boolean;
+    readonly url: string;
+    readonly stallMs: number;
+    readonly replicas: ReplicaMode;
+    /** Tombstones older than this (days) are purged; 0 keeps them. */
+    readonly tombstoneRetentionDays: number;
+  };
   readonly tradepost:
     | { readonly enabled: true; readonly apiKey: string; readonly url: string; readonly rooms: readonly string[]; readonly replicas: ReplicaMode }
     | { readonly enabled: false };
@@ -157,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bufferMaxEvents: e.BUFFER_MAX_EVENTS,
     bufferMaxBytes: e.BUFFER_MAX_BYTES,
     reconnect: { baseMs: e.RECONNECT_BASE_MS, maxMs: e.RECONNECT_MAX_MS },
-    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS },
+    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS, tombstoneRetentionDays: e.TOMBSTONE_RETENTION_DAYS },
     tradepost: e.TRADEPOST_API_KEY
       ? { enabled: true, apiKey: e.TRADEPOST_API_KEY, url: e.TRADEPOST_URL, rooms: e.TRADEPOST_ROOMS, replicas: e.TRADEPOST_REPLICAS }
       : { enabled: false },

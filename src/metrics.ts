@@ -94,6 +94,12 @@ export function createMetrics() {
       help: '1 when the last database probe succeeded.',
       registers: [registry],
     }),
+    rowsPurged: new Counter({
+      name: 'tributary_rows_purged_total',
+      help: 'Rows removed by retention (e.g. bptf_listings tombstones older than TOMBSTONE_RETENTION_DAYS), by table.',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
     ready: new Gauge({
       name: 'tributary_ready',
       help: '1 when GET /readyz would answer 200 (database up, migrations applied, no write failing, no event just dropped); probed every 5 s.',

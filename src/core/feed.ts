@@ -104,6 +104,19 @@ export interface FeedPlan {
   connect?(ctx: FeedContext): Connector;
   /** HTTP routes, served once migrations are applied. */
   routes?(ctx: FeedContext): readonly FeedRoute[];
+  /** Upkeep of the feed's tables (e.g. purging old rows), run on every replica once migrations are applied. */
+  readonly tasks?: readonly PeriodicTask[];
+}
+
+/**
+ * A job the core runs every `intervalMs` (the first run one interval after start), never two at
+ * once. It must be safe on several replicas at the same time and must not hold locks the writers
+ * wait for. A failure is logged and the next run tries again.
+ */
+export interface PeriodicTask {
+  readonly name: string;
+  readonly intervalMs: number;
+  run(ctx: FeedContext, signal: AbortSignal): Promise<void>;
 }
 
 export interface FeedDefinition {

@@ -2,6 +2,7 @@ import type { FeedDefinition } from '../../core/feed.js';
 import { listingsTable } from './listings-table.js';
 import { SOURCE } from './parse.js';
 import { createBptfConnector } from './session.js';
+import { tombstonePurge } from './tombstone-purge.js';
 
 /** backpack.tf's events socket: the current state of every listing, in bptf_listings. */
 export const bptfFeed: FeedDefinition = {
@@ -11,6 +12,10 @@ export const bptfFeed: FeedDefinition = {
   plan(config) {
     const b = config.bptf;
     if (!b.enabled) return undefined;
-    return { replicas: b.replicas, connect: (ctx) => createBptfConnector({ url: b.url, stallMs: b.stallMs }, ctx) };
+    return {
+      replicas: b.replicas,
+      connect: (ctx) => createBptfConnector({ url: b.url, stallMs: b.stallMs }, ctx),
+      tasks: b.tombstoneRetentionDays > 0 ? [tombstonePurge(b.tombstoneRetentionDays)] : [],
+    };
   },
 };

@@ -164,3 +164,16 @@ async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer
   `.execute(db);
   return { table: 'bptf_listings', ids: rows.map((r) => r.id), eventTimesMs: rows.map((r) => r.t) };
 }
+
+/**
+ * Delete up to `limit` tombstones (deleted listings) whose delete is older than `before`; returns
+ * how many. SKIP LOCKED: rows a batch upsert holds are left for the next round, so the purge never
+ * waits on ingestion (nor ingestion on it beyond one short statement).
+ */
+export async function purgeTombstones<DB extends BptfTables>(db: Kysely<DB>, before: Date, limit: number): Promise<number> {
+  const r = await sql`
+    DELETE FROM bptf_listings WHERE id IN (
+      SELECT id FROM bptf_listings WHERE deleted_at < ${before} LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    )`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
