@@ -12,6 +12,8 @@ import { Lifecycle } from './core/lifecycle.js';
 import { startPeriodicTasks } from './core/periodic-tasks.js';
 import { FeedRunner } from './core/replicas/feed-runner.js';
 import { startProgressLog } from './core/status/progress-log.js';
+import { GapTracker } from './core/status/gap-tracker.js';
+import { openGaps } from './core/status/gaps-store.js';
 import { RateHistory } from './core/status/rate-history.js';
 import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
@@ -108,8 +110,17 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
         spoolBytes: writers.spoolBytes,
         chart: { bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS },
         feeds: [...statuses.values()].map((s) => feedSnapshot(s, history, now)),
+        openGaps: migrated ? await openGaps(db.db).catch(() => undefined) : undefined,
       };
     });
+    // ingest_gaps: registered before the feeds, so it is disposed after they stop (their last
+    // interruption is then known) and before the database closes.
+    const gapTrackers = [...statuses.values()].map((status) => {
+      const tracker = new GapTracker({ source: status.source, instance: config.instanceId, minMs: config.gapMinMs, db: db.db, ready: () => migrated, logger: logger.child({ source: status.source, component: 'gaps' }), signal });
+      status.gaps = tracker;
+      return tracker;
+    });
+    lifecycle.defer('gaps', () => Promise.all(gapTrackers.map((t) => t.dispose())));
     const reporter = new StatusReporter(db.db, () => [...statuses.values()], config.instanceId, logger.child({ component: 'status' }));
     reporter.start();
     lifecycle.defer('status', () => reporter.stop());

@@ -64,6 +64,7 @@ export const envSchema = z.object({
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
   TOMBSTONE_RETENTION_DAYS: int(0, 36_500).default(14),
+  GAP_MIN_MS: int(100).default(5_000),
   // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
   NOTIFY_CHANNEL: z
     .string()
@@ -123,6 +124,8 @@ export interface Config {
   readonly leaderLeaseMs: number;
   /** One progress line per feed this often (ms); 0 disables. */
   readonly logProgressMs: number;
+  /** A feed interruption at least this long is recorded in ingest_gaps (ms). */
+  readonly gapMinMs: number;
   /** NOTIFY channel for committed changes; empty: none are sent. */
   readonly notifyChannel: string;
 }
@@ -189,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaderLeaseMs: e.LEADER_LEASE_MS,
     logProgressMs: e.LOG_PROGRESS_MS,
     notifyChannel: e.NOTIFY_CHANNEL,
+    gapMinMs: e.GAP_MIN_MS,
   };
   return deepFreeze(config);
 }

@@ -5,7 +5,7 @@ import type { FeedSnapshot, StatusSnapshot } from '../../src/core/status/status-
 
 const T0 = Date.parse('2026-12-01T12:00:00Z');
 
-function snapshot(feeds: FeedSnapshot[]): StatusSnapshot {
+function snapshot(feeds: FeedSnapshot[], openGaps: StatusSnapshot['openGaps'] = []): StatusSnapshot {
   return {
     instance: 'host-1',
     generatedAt: new Date(T0).toISOString(),
@@ -14,6 +14,7 @@ function snapshot(feeds: FeedSnapshot[]): StatusSnapshot {
     spoolBytes: 3 * 1024 * 1024,
     chart: { bucketMs: 10_000, windowMs: 15 * 60_000 },
     feeds,
+    openGaps,
   };
 }
 
@@ -63,6 +64,14 @@ describe('status page', () => {
     expect(html).toContain('<dd>90.0 s ago</dd>');
     expect(html).toContain('5 of 100,000 events · 2.0 KiB of 64.0 MiB');
     expect(html).toContain('<dd>3.0 MiB</dd>');
+  });
+
+  it('lists open gaps, and says when there is none or the database cannot tell', () => {
+    const gap = { id: '1', source: 'bptf', startedAt: new Date(T0 - 120_000), endedAt: null, reason: 'socket closed (1006)', instance: 'host-1' };
+    const html = renderStatusPage(snapshot([feed], [gap]));
+    expect(html).toContain('<li>bptf: since 2026-12-01T11:58:00.000Z (2 min ago), socket closed (1006)</li>');
+    expect(renderStatusPage(snapshot([feed]))).toContain('open gaps: none');
+    expect(renderStatusPage({ ...snapshot([feed]), openGaps: undefined })).toContain('open gaps: unknown');
   });
 
   it('says what to do when no feed is enabled', () => {

@@ -28,6 +28,15 @@ export interface IngestRejectsTable {
   raw: string;
 }
 
+export interface IngestGapsTable {
+  id: Generated<string>;
+  source: string;
+  started_at: Timestamp;
+  ended_at: Timestamp | null;
+  reason: string;
+  instance: string;
+}
+
 /**
  * The tables the core writes. Each feed declares its own in its folder (`tables.ts`) and reaches
  * them with `db.withTables<…>()`, so this file never names a feed.
@@ -35,4 +44,5 @@ export interface IngestRejectsTable {
 export interface CoreDatabase {
   ingest_status: IngestStatusTable;
   ingest_rejects: IngestRejectsTable;
+  ingest_gaps: IngestGapsTable;
 }

@@ -107,6 +107,14 @@ export function renderStatusPage(s: StatusSnapshot): string {
     ['buffer', `${integer.format(s.buffer.events)} of ${integer.format(s.buffer.maxEvents)} events · ${bytes(s.buffer.bytes)} of ${bytes(s.buffer.maxBytes)}`],
     ['spool', bytes(s.spoolBytes)],
   ];
+  const gaps =
+    s.openGaps === undefined
+      ? '<p class="gaps">open gaps: unknown (database not ready)</p>'
+      : s.openGaps.length === 0
+        ? '<p class="gaps">open gaps: none</p>'
+        : `<div class="gaps error"><strong>open gaps</strong> (events sent meanwhile may be missing)<ul>${s.openGaps
+            .map((g) => `<li>${esc(g.source)}: since ${esc(g.startedAt.toISOString())} (${esc(ago(g.startedAt.toISOString(), now))}), ${esc(g.reason)}</li>`)
+            .join('')}</ul></div>`;
   const feeds = s.feeds.length > 0 ? s.feeds.map((f) => feedCard(f, s, now)).join('') : '<p>No feed is enabled: set the variables of at least one feed (README, Configuration).</p>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -123,12 +131,12 @@ dt{color:GrayText}dd{margin:0;font-variant-numeric:tabular-nums}
 .ok{background:#1a7f37;color:#fff}.warn{background:#bf8700;color:#fff}.bad{background:#cf222e;color:#fff}.idle{background:#6e7781;color:#fff}
 .chart{margin:10px 0 0}.chart svg{display:block;width:100%;height:56px}.area{fill:#2f81f766;stroke:#2f81f7;stroke-width:1}
 .axis{stroke:GrayText;stroke-width:1}figcaption{color:GrayText;font-size:12px}.now{color:CanvasText;font-weight:600}
-.error{color:#cf222e;overflow-wrap:anywhere;margin:8px 0 0}footer{color:GrayText;font-size:12px;margin-top:12px}
+.error{color:#cf222e;overflow-wrap:anywhere;margin:8px 0 0}.gaps{margin:8px 0 0}.gaps ul{margin:4px 0 0;padding-left:20px}footer{color:GrayText;font-size:12px;margin-top:12px}
 </style></head>
 <body><main>
 <h1>tributary ${overall}</h1>
 <div class="summary">${summary.map(([k, v]) => `<div><dt>${k}</dt><dd>${esc(v)}</dd></div>`).join('')}</div>
-${dropping}<div class="feeds">${feeds}</div>
+${dropping}${gaps}<div class="feeds">${feeds}</div>
 <footer>instance ${esc(s.instance)} · ${esc(s.generatedAt)} · refreshes every ${STATUS_PAGE_REFRESH_MS / 1000} s · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a></footer>
 </main>
 <script>

@@ -1,5 +1,6 @@
 import type { Metrics } from '../../metrics.js';
 import { CONNECTION_STATES, type ConnectionState } from '../transport/reconnecting-socket.js';
+import type { GapTracker } from './gap-tracker.js';
 import type { StatusRow } from './ingest-status-store.js';
 
 /**
@@ -18,6 +19,8 @@ export class SourceStatus {
   lastError: string | null = null;
   /** Commit time minus event time of the last event written (ms); null before the first. */
   lastLagMs: number | null = null;
+  /** Told of leadership, of every socket frame and of every working connection that ends (ingest_gaps). */
+  gaps: Pick<GapTracker, 'leading' | 'standby' | 'frame' | 'interrupted'> | undefined;
 
   constructor(
     readonly source: string,
@@ -27,6 +30,7 @@ export class SourceStatus {
   }
 
   setState(state: ConnectionState, error?: string): void {
+    if (this.state === 'connected' && state !== 'connected') this.gaps?.interrupted(error ?? state);
     this.state = state;
     if (state === 'connected') this.connectedSince = new Date();
     else this.connectedSince = null;
@@ -40,12 +44,16 @@ export class SourceStatus {
   }
 
   setLeader(leader: boolean): void {
+    if (leader) this.gaps?.leading();
+    else this.gaps?.standby();
     this.isLeader = leader;
     this.metrics.leader.set({ source: this.source }, leader ? 1 : 0);
   }
 
-  messageReceived(): void {
+  /** A frame arrived: on the feed's socket, or by another path (a webhook), which does not end a gap. */
+  messageReceived(via: 'socket' | 'other' = 'socket'): void {
     this.lastMessageAt = new Date();
+    if (via === 'socket') this.gaps?.frame(this.lastMessageAt.getTime());
   }
 
   eventsParsed(n: number): void {

@@ -1,3 +1,4 @@
+import type { Gap } from './gaps-store.js';
 import type { RateHistory, RatePoint } from './rate-history.js';
 import type { ReadinessBody } from './readiness.js';
 import type { SourceStatus } from './source-status.js';
@@ -29,6 +30,8 @@ export interface StatusSnapshot {
   /** Length of one chart bucket (ms) and of the whole chart (ms). */
   readonly chart: { readonly bucketMs: number; readonly windowMs: number };
   readonly feeds: readonly FeedSnapshot[];
+  /** ingest_gaps rows still open; undefined when the database could not say. */
+  readonly openGaps: readonly Gap[] | undefined;
 }
 
 export function feedSnapshot(s: SourceStatus, history: RateHistory, now = Date.now()): FeedSnapshot {

@@ -87,7 +87,7 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
       return;
     }
     const row = parsed.row;
-    ctx.status.messageReceived();
+    ctx.status.messageReceived('other');
     ctx.status.eventsParsed(1);
     if (ctx.admit(eventsTable, [row]).length === 0) {
       sendJson(res, 400, { error: 'sent_at is too far in the future (stored in ingest_rejects)' });
