@@ -3,6 +3,7 @@ import * as initial from './2026_11_23_001_initial.js';
 import * as payloadLz4 from './2026_12_01_001_payload_lz4.js';
 import * as skuPrices from './2026_12_01_002_sku_prices.js';
 import * as ingestGaps from './2026_12_01_003_ingest_gaps.js';
+import * as listingEvents from './2026_12_01_004_listing_events.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed in code (not read from the folder at run
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_01_001_payload_lz4': payloadLz4,
   '2026_12_01_002_sku_prices': skuPrices,
   '2026_12_01_003_ingest_gaps': ingestGaps,
+  '2026_12_01_004_listing_events': listingEvents,
 };

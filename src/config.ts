@@ -63,6 +63,8 @@ export const envSchema = z.object({
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
+  BPTF_HISTORY: bool.default(false),
+  HISTORY_RETENTION_DAYS: int(1, 36_500).default(7),
   TOMBSTONE_RETENTION_DAYS: int(0, 36_500).default(14),
   GAP_MIN_MS: int(100).default(5_000),
   // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
@@ -98,6 +100,9 @@ export interface Config {
     readonly replicas: ReplicaMode;
     /** Tombstones older than this (days) are purged; 0 keeps them. */
     readonly tombstoneRetentionDays: number;
+    /** BPTF_HISTORY: every event also in bptf_listing_events, kept this many days. */
+    readonly history: boolean;
+    readonly historyRetentionDays: number;
   };
   readonly tradepost:
     | { readonly enabled: true; readonly apiKey: string; readonly url: string; readonly rooms: readonly string[]; readonly replicas: ReplicaMode }
@@ -168,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bufferMaxEvents: e.BUFFER_MAX_EVENTS,
     bufferMaxBytes: e.BUFFER_MAX_BYTES,
     reconnect: { baseMs: e.RECONNECT_BASE_MS, maxMs: e.RECONNECT_MAX_MS },
-    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS, tombstoneRetentionDays: e.TOMBSTONE_RETENTION_DAYS },
+    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS, tombstoneRetentionDays: e.TOMBSTONE_RETENTION_DAYS, history: e.BPTF_HISTORY, historyRetentionDays: e.HISTORY_RETENTION_DAYS },
     tradepost: e.TRADEPOST_API_KEY
       ? { enabled: true, apiKey: e.TRADEPOST_API_KEY, url: e.TRADEPOST_URL, rooms: e.TRADEPOST_ROOMS, replicas: e.TRADEPOST_REPLICAS }
       : { enabled: false },

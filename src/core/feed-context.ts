@@ -110,7 +110,9 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       write: async (rows) => {
         await writeAndNotify(table, rows);
       },
-      onWritten: (rows) => written(table, rows),
+      onWritten: (rows) => {
+        if (!table.copy) written(table, rows);
+      },
       onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
       onDropped: (message) => {
         lastDropAt = Date.now();
@@ -134,12 +136,18 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     signal: deps.signal,
     ready: deps.schemaReady,
     writeNow: writeAndNotify,
-    add<Row>(table: TableSpec<Row>, rows: readonly Row[]) {
-      if (rows.length === 0) return;
+    add<Row>(table: TableSpec<Row>, rows: readonly Row[]): readonly Row[] {
+      if (rows.length === 0) return rows;
       const writer = byTable.get(table as TableSpec<unknown>);
       if (!writer) throw new Error(`feed "${source}" writes to ${table.name}, which its definition does not list in tables`);
+      if (table.copy) {
+        writer.add(rows);
+        return rows;
+      }
       status.eventsParsed(rows.length);
-      writer.add(admit(table, rows));
+      const admitted = admit(table, rows);
+      writer.add(admitted);
+      return admitted;
     },
     admit,
     reject,

@@ -38,6 +38,11 @@ export interface TableSpec<Row> {
   /** Batches in flight at once (default 2). */
   readonly maxInFlight?: number;
   /**
+   * Rows of this table are copies of events another table of the feed counts and admits (e.g. a
+   * history of them): not counted as received or written again, and added as they are.
+   */
+  readonly copy?: boolean;
+  /**
    * Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit.
    * Returns what it changed, per table (RETURNING: rows inserted or updated, not duplicates or stale
    * events), for change notifications; `db` is then a transaction the notifications join.
@@ -83,8 +88,11 @@ export interface FeedContext {
   readonly signal: AbortSignal;
   /** True once the database has its schema (migrations applied). Writers wait on it by themselves. */
   ready(): boolean;
-  /** Count rows as received and hand them to the table's batching writer. Never waits: reading a socket never pauses for a write. */
-  add<Row>(table: TableSpec<Row>, rows: readonly Row[]): void;
+  /**
+   * Count rows as received and hand them to the table's batching writer; returns the rows admitted
+   * (those not too far in the future). Never waits: reading a socket never pauses for a write.
+   */
+  add<Row>(table: TableSpec<Row>, rows: readonly Row[]): readonly Row[];
   /**
    * The rows whose own time is not too far in the future (EVENT_TIME_MAX_SKEW_MS); the others become
    * rejects. `add` applies it; a route that writes directly calls it first.
@@ -109,13 +117,16 @@ export interface FeedPlan {
 }
 
 /**
- * A job the core runs every `intervalMs` (the first run one interval after start), never two at
+ * A job the core runs every `intervalMs` (the first run one interval after start, or at once with
+ * `runAtStart`), never two at
  * once. It must be safe on several replicas at the same time and must not hold locks the writers
  * wait for. A failure is logged and the next run tries again.
  */
 export interface PeriodicTask {
   readonly name: string;
   readonly intervalMs: number;
+  /** Run once as soon as migrations are applied, then every interval. */
+  readonly runAtStart?: boolean;
   run(ctx: FeedContext, signal: AbortSignal): Promise<void>;
 }
 

@@ -9,7 +9,7 @@ export function startPeriodicTasks(tasks: ReadonlyArray<{ readonly task: Periodi
   const abort = new AbortController();
   const running = new Set<Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
-  const schedule = (task: PeriodicTask, ctx: FeedContext) => {
+  const schedule = (task: PeriodicTask, ctx: FeedContext, first = false) => {
     if (abort.signal.aborted) return;
     const timer = setTimeout(() => {
       timers.delete(timer);
@@ -23,11 +23,11 @@ export function startPeriodicTasks(tasks: ReadonlyArray<{ readonly task: Periodi
           schedule(task, ctx);
         });
       running.add(run);
-    }, task.intervalMs);
+    }, first && task.runAtStart ? 0 : task.intervalMs);
     timer.unref();
     timers.add(timer);
   };
-  for (const { task, ctx } of tasks) schedule(task, ctx);
+  for (const { task, ctx } of tasks) schedule(task, ctx, true);
   return async () => {
     abort.abort();
     for (const t of timers) clearTimeout(t);

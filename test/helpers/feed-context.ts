@@ -26,7 +26,10 @@ export function fakeFeedContext(source: string, opts: { logger: Logger; db?: Kys
     // The table's own write, without notifications.
     writeNow: async (table, rows) => (await table.write(ctx.db, rows)) ?? [],
     admit: (_table, rows) => rows,
-    add: (_table, rows) => void added.push(...rows),
+    add: (_table, rows) => {
+      added.push(...rows);
+      return rows;
+    },
     reject: (rs) => void rejects.push(...rs),
     written: () => undefined,
   };

@@ -94,7 +94,8 @@ describe('README example queries on simulator data', () => {
     if (!config) throw new Error('parseConfig([]) asked for --help');
     sim = await startSimulation(config, () => undefined);
     const env = parseEnvLines(sim.env);
-    app = await startTestApp({ ...env, DATABASE_URL: tdb.url, BPTF_ENABLED: 'true' });
+    // BPTF_HISTORY: the README's bptf_listing_events queries need it.
+    app = await startTestApp({ ...env, DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_HISTORY: 'true' });
   });
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import type { Connector, FeedContext } from '../../core/feed.js';
 import { feedSocket } from '../../core/feed-socket.js';
 import type { Session } from '../../core/transport/reconnecting-socket.js';
 import { toListingRow } from './listing-row.js';
+import { listingEventsTable } from './history.js';
 import { listingsTable } from './listings-table.js';
 import { parseBptfFrame, SOURCE } from './parse.js';
 
@@ -9,6 +10,8 @@ export interface BptfConnectorOptions {
   readonly url: string;
   /** No frame for this long (ms): drop the socket and reconnect. */
   readonly stallMs: number;
+  /** BPTF_HISTORY: every admitted event also goes to bptf_listing_events. */
+  readonly history?: boolean;
 }
 
 /**
@@ -25,7 +28,8 @@ export function createBptfConnector(opts: BptfConnectorOptions, ctx: FeedContext
     },
     onMessage(data, _isBinary, control) {
       const frame = parseBptfFrame(data);
-      ctx.add(listingsTable, frame.listings.map(toListingRow));
+      const admitted = ctx.add(listingsTable, frame.listings.map(toListingRow));
+      if (opts.history) ctx.add(listingEventsTable, admitted);
       ctx.reject(frame.rejects);
       for (const notice of frame.notices) {
         metrics.eventsIgnored.inc({ source: SOURCE, event: notice.event });

@@ -25,7 +25,23 @@ export interface BptfListingsTable {
   automatic: boolean;
 }
 
+export interface BptfListingEventsTable {
+  event_id: string;
+  event_time: Timestamp;
+  listing_id: string;
+  kind: 'update' | 'delete';
+  sku: string | null;
+  intent: string | null;
+  steamid: string | null;
+  price_keys: string | null;
+  price_metal: string | null;
+  value_raw: number | null;
+  payload: Json | null;
+  received_at: Timestamp;
+}
+
 /** The tables the backpack.tf feed writes (a type alias: Kysely's withTables needs one, not an interface). */
 export type BptfTables = {
   bptf_listings: BptfListingsTable;
+  bptf_listing_events: BptfListingEventsTable;
 };
