@@ -56,5 +56,6 @@ describe('embedded database (no DATABASE_URL)', () => {
     } finally {
       await app.stop();
     }
-  });
+    // Creates an embedded database and opens it again: several seconds each, more when test files share 2 cores.
+  }, 90_000);
 });
