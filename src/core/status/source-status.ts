@@ -30,7 +30,9 @@ export class SourceStatus {
   }
 
   setState(state: ConnectionState, error?: string): void {
-    if (this.state === 'connected' && state !== 'connected') this.gaps?.interrupted(error ?? state);
+    // A deliberate stop (shutdown, leadership handed over) is not an interruption this replica records:
+    // whoever leads next starts its gap from the last frame in ingest_status, so it is one gap.
+    if (this.state === 'connected' && state !== 'connected' && state !== 'stopped') this.gaps?.interrupted(error ?? state);
     this.state = state;
     if (state === 'connected') this.connectedSince = new Date();
     else this.connectedSince = null;
