@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { TableChange } from '../../core/db/change-notifier.js';
 import type { ListingRow } from './listing-row.js';
-import { encodeListingBatch } from './store.js';
+import { withListingDocument } from './store.js';
 import type { BptfTables } from './tables.js';
 
 /** A day partition's name: bptf_listing_events_pYYYYMMDD (UTC). */
@@ -38,24 +38,20 @@ export async function dropDayPartition<DB extends BptfTables>(db: Kysely<DB>, da
 }
 
 /**
- * Insert the events, each once (a duplicate of a stored event is skipped), in one statement: the
- * same jsonb document as bptf_listings' upsert (encodeListingBatch). A delete that carried only the
- * listing id is stored with a null payload. Returns the events stored, for notifications.
+ * Insert the events, each once (a duplicate of a stored event is skipped), in one statement from the
+ * same jsonb document as bptf_listings' upsert. A delete that carried only the listing id is stored
+ * with a null payload. Returns the events stored, for notifications.
  */
 export async function insertListingEvents<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<TableChange> {
-  const doc = encodeListingBatch(rows);
-  const r = await sql<{ id: string; t: number }>`
-    INSERT INTO bptf_listing_events (event_id, event_time, listing_id, kind, sku, intent, steamid, value_raw, payload)
-    SELECT u.event_id, to_timestamp(u.event_time), u.id, CASE WHEN u.deleted THEN 'delete' ELSE 'update' END,
-           u.sku, u.intent, u.steamid, u.value_raw, CASE WHEN u.payload_event_id IS NOT NULL THEN u.payload END
-    FROM (
-      SELECT r ->> 0 AS id, r ->> 1 AS event_id, (r ->> 2)::float8 AS event_time, (r ->> 3)::bool AS deleted,
-             r ->> 4 AS payload_event_id, r ->> 5 AS steamid, r ->> 7 AS intent, (r ->> 9)::float8 AS value_raw,
-             r -> 12 AS payload, r ->> 13 AS sku
-      FROM jsonb_array_elements(${doc}::jsonb) AS r
-    ) AS u
-    ON CONFLICT (event_time, event_id) DO NOTHING
-    RETURNING event_id AS id, extract(epoch FROM event_time)::float8 * 1000 AS t
-  `.execute(db);
+  const r = await withListingDocument(rows, (u) =>
+    sql<{ id: string; t: number }>`
+      INSERT INTO bptf_listing_events (event_id, event_time, listing_id, kind, sku, intent, steamid, value_raw, payload)
+      SELECT u.event_id, to_timestamp(u.event_time), u.id, CASE WHEN u.deleted THEN 'delete' ELSE 'update' END,
+             u.sku, u.intent, u.steamid, u.value_raw, CASE WHEN u.payload_event_id IS NOT NULL THEN u.payload END
+      FROM (${u}) AS u
+      ON CONFLICT (event_time, event_id) DO NOTHING
+      RETURNING event_id AS id, extract(epoch FROM event_time)::float8 * 1000 AS t
+    `.execute(db),
+  );
   return { table: 'bptf_listing_events', ids: r.rows.map((x) => x.id), eventTimesMs: r.rows.map((x) => x.t) };
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { TableChange } from '../../core/db/change-notifier.js';
 import type { BptfTables } from './tables.js';
 import { extractListingColumns } from './listing-columns.js';
@@ -131,38 +131,44 @@ function jsonNumber(v: number | null): string {
   return v === null ? 'null' : String(v);
 }
 
-/** Upsert the batch; returns the listings it inserted or changed (not those a newer stored event kept). */
-export async function upsertListings<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<TableChange[]> {
+/**
+ * Encode the batch (encodeListingBatch) into a reused buffer and run `statement` with the rows of
+ * the document as a subquery of columns, `u` in `FROM (…) AS u`: the one reading of the layout that
+ * bptf_listings' upsert and bptf_listing_events' insert share.
+ */
+export async function withListingDocument<T>(rows: readonly ListingRow[], statement: (u: RawBuilder<unknown>) => Promise<T>): Promise<T> {
   let buffer: Buffer | undefined;
   const doc = encodeListingBatch(rows, (size) => (buffer = takeBuffer(size)));
   try {
-    return [await upsertDocument(db, doc)];
+    return await statement(sql`
+      SELECT r ->> 0 AS id, r ->> 1 AS event_id, (r ->> 2)::float8 AS event_time, (r ->> 3)::bool AS deleted,
+             r ->> 4 AS payload_event_id, r ->> 5 AS steamid, (r ->> 6)::int AS appid, r ->> 7 AS intent,
+             r ->> 8 AS item_name, (r ->> 9)::float8 AS value_raw, (r ->> 10)::float8 AS listed_at,
+             (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload, r ->> 13 AS sku
+      FROM jsonb_array_elements(${doc}::jsonb) AS r`);
   } finally {
     // The driver has copied the parameter into its message by the time the query settles.
     if (buffer) giveBack(buffer);
   }
 }
 
-async function upsertDocument<DB extends BptfTables>(db: Kysely<DB>, doc: Buffer): Promise<TableChange> {
+/** Upsert the batch; returns the listings it inserted or changed (not those a newer stored event kept). */
+export async function upsertListings<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<TableChange[]> {
   // Postgres parses the document once; the payload column takes its jsonb value as it is, and
   // `currencies` is read from the payload, with the same test as extractListingColumns (a JSON object).
-  const { rows } = await sql<{ id: string; t: number }>`
-    ${sql.raw(LISTING_INSERT)}
-    SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
-           u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
-           CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
-           u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku
-    FROM (
-      SELECT r ->> 0 AS id, r ->> 1 AS event_id, (r ->> 2)::float8 AS event_time, (r ->> 3)::bool AS deleted,
-             r ->> 4 AS payload_event_id, r ->> 5 AS steamid, (r ->> 6)::int AS appid, r ->> 7 AS intent,
-             r ->> 8 AS item_name, (r ->> 9)::float8 AS value_raw, (r ->> 10)::float8 AS listed_at,
-             (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload, r ->> 13 AS sku
-      FROM jsonb_array_elements(${doc}::jsonb) AS r
-    ) AS u
-    ${sql.raw(LISTING_CONFLICT_RULE)}
-    RETURNING id, extract(epoch FROM event_time)::float8 * 1000 AS t
-  `.execute(db);
-  return { table: 'bptf_listings', ids: rows.map((r) => r.id), eventTimesMs: rows.map((r) => r.t) };
+  const r = await withListingDocument(rows, (u) =>
+    sql<{ id: string; t: number }>`
+      ${sql.raw(LISTING_INSERT)}
+      SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
+             u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
+             CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
+             u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku
+      FROM (${u}) AS u
+      ${sql.raw(LISTING_CONFLICT_RULE)}
+      RETURNING id, extract(epoch FROM event_time)::float8 * 1000 AS t
+    `.execute(db),
+  );
+  return [{ table: 'bptf_listings', ids: r.rows.map((x) => x.id), eventTimesMs: r.rows.map((x) => x.t) }];
 }
 
 /**
