@@ -10,6 +10,10 @@ export interface Gap {
   readonly instance: string;
 }
 
+function toGap(r: { id: string; source: string; started_at: Date; ended_at: Date | null; reason: string; instance: string }): Gap {
+  return { id: r.id, source: r.source, startedAt: r.started_at, endedAt: r.ended_at, reason: r.reason, instance: r.instance };
+}
+
 /** Record a gap (open when `endedAt` is null); returns its id. */
 export async function insertGap(db: Kysely<CoreDatabase>, g: Omit<Gap, 'id'>): Promise<string> {
   const r = await db
@@ -31,13 +35,13 @@ export async function deleteGap(db: Kysely<CoreDatabase>, id: string): Promise<v
 /** The source's open gap (a run or replica that stopped during one leaves it open), newest first. */
 export async function openGapOf(db: Kysely<CoreDatabase>, source: string): Promise<Gap | undefined> {
   const r = await db.selectFrom('ingest_gaps').selectAll().where('source', '=', source).where('ended_at', 'is', null).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
-  return r && { id: r.id, source: r.source, startedAt: r.started_at, endedAt: r.ended_at, reason: r.reason, instance: r.instance };
+  return r && toGap(r);
 }
 
 /** Every open gap, for the status page. */
 export async function openGaps(db: Kysely<CoreDatabase>): Promise<Gap[]> {
   const rows = await db.selectFrom('ingest_gaps').selectAll().where('ended_at', 'is', null).orderBy('started_at').limit(100).execute();
-  return rows.map((r) => ({ id: r.id, source: r.source, startedAt: r.started_at, endedAt: r.ended_at, reason: r.reason, instance: r.instance }));
+  return rows.map(toGap);
 }
 
 /** The last frame any run or replica of the source received (ingest_status), and whether that holder stopped cleanly. */

@@ -1,7 +1,7 @@
 import type { PeriodicTask, TableSpec } from '../../core/feed.js';
-import { safeStringify } from '../../core/ingest/reject.js';
 import { createDayPartition, dayPartitions, dropDayPartition, insertListingEvents } from './history-store.js';
-import { decodeListingRow, encodeListingRow, type ListingRow } from './listing-row.js';
+import type { ListingRow } from './listing-row.js';
+import { listingsTable } from './listings-table.js';
 import type { BptfTables } from './tables.js';
 
 const DAY_MS = 86_400_000;
@@ -51,11 +51,12 @@ export const listingEventsTable: TableSpec<ListingRow> = {
       return [await insertListingEvents(tdb, rows)];
     }
   },
-  sizeOf: (r) => (r.raw ? r.raw.end - r.raw.start : 2_048),
-  encode: encodeListingRow,
-  decode: decodeListingRow,
-  eventTimeMs: (r) => r.eventTimeMs,
-  describe: (r) => safeStringify(r.payload),
+  // Rows as bptf_listings has them: measured, spooled and described the same way.
+  sizeOf: listingsTable.sizeOf,
+  encode: listingsTable.encode,
+  decode: listingsTable.decode,
+  eventTimeMs: listingsTable.eventTimeMs,
+  describe: listingsTable.describe,
 };
 
 /**
