@@ -90,7 +90,9 @@ export class GapTracker {
     if (this.#lookup) this.#lookup.firstFrameAt ??= at;
     const p = this.#pending;
     if (!p) return;
-    this.#forget();
+    // Only the interruption ends here: a lookup still in flight records the term's start gap itself.
+    clearTimeout(this.#timer);
+    this.#pending = undefined;
     this.#record(p, at);
   }
 
