@@ -58,7 +58,8 @@ export function freePort(): Promise<number> {
 
 export interface DaemonOptions {
   readonly mode: DaemonMode;
-  readonly databaseUrl: string;
+  /** Undefined: the daemon runs its embedded database (set DATA_DIR and EMBEDDED_PG_PORT in `env`). */
+  readonly databaseUrl: string | undefined;
   readonly bptfUrl: string;
   readonly httpPort: number;
   /** Extra environment (BATCH_MAX_EVENTS, ...). */
@@ -100,7 +101,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
     cwd: o.entry ? dirname(resolve(o.entry)) : o.mode === 'compiled' ? BUILD_DIR : ROOT,
     env: {
       PATH: process.env.PATH ?? '',
-      DATABASE_URL: o.databaseUrl,
+      ...(o.databaseUrl === undefined ? {} : { DATABASE_URL: o.databaseUrl }),
       BPTF_URL: o.bptfUrl,
       HTTP_PORT: String(o.httpPort),
       LOG_LEVEL: 'warn',

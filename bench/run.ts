@@ -7,7 +7,8 @@
  *   4. steady    1 000 events/s for 30 s: lag and RSS at a normal rate
  *
  * Prints a table and writes bench/results/latest.json. `--quick` runs everything with smaller counts
- * in under a minute. Only loopback: the fake server listens on 127.0.0.1, and the database is
+ * in under a minute. `--embedded` runs the embedded database (PGlite) against this Postgres instead,
+ * see embedded.ts. Only loopback: the fake server listens on 127.0.0.1, and the database is
  * DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432), in a database of the bench's
  * own (`tributary_bench`, dropped and created again for every phase, dropped at the end).
  */
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildDaemon, ROOT, type DaemonMode } from './daemon.js';
 import type { DaemonRunResult } from './daemon-run.js';
+import { embeddedTable, runEmbeddedBench, type Target } from './embedded.js';
 import { DEFAULT_SERVER_URL, dropDatabase, openDb, recreateDatabase, serverInfo, type ServerInfo } from './db.js';
 import { runFirehose } from './firehose.js';
 import { runLimit, TABLE_VARIANTS, type LimitRun } from './limit.js';
@@ -49,8 +51,21 @@ const USAGE = `Usage: npm run bench -- [options]
   --profile               one more firehose run, with node --cpu-prof on the daemon: writes the profile to
                           bench/results/profiles and prints where the daemon's time goes
   --env <K=V>             extra daemon environment (repeatable)
-  --out <file>            results file (default bench/results/latest.json)
+  --out <file>            results file (default bench/results/latest.json; embedded.json with --embedded)
   -h, --help
+
+  --embedded              the embedded database (PGlite) against this Postgres, side by side: RSS at the real
+                          rate (steady) and events/s as the table grows (growth); about 5 minutes, quick 1.5.
+                          Uses --steady-rate (default 60), --steady-seconds (default 60; quick 20), --rounds
+                          (default 1), --frame-size, --phases (steady,growth), --daemon, --daemon-entry, --env,
+                          --profile (a CPU profile of each daemon in bench/results/profiles), and:
+  --targets <list>        embedded,external (default both; in this order, alternated by round)
+  --compare-entry <file>  one more embedded target running this compiled main.js (before/after in one run)
+  --variant <name:K=V>    one more embedded target with this daemon environment (repeatable)
+  --rows <list>           table sizes to grow to (default 10000,100000,500000; quick 10000,50000)
+  --mixed-events <n>      events of the real mix at each size (default 30000; quick 10000)
+  --inflight <n>          growth: most events sent and not yet written (default 10 x batch)
+  --steady-listings <n>   listings the steady traffic updates (default 5000, the simulator's)
 `;
 
 interface Settings {
@@ -76,6 +91,12 @@ interface Settings {
   out: string;
   serverUrl: string;
   dbName: string;
+  embedded: boolean;
+  targets: Target[];
+  rows: number[];
+  mixedEvents: number;
+  inflight: number;
+  steadyListings: number;
 }
 
 function parseSettings(): Settings {
@@ -101,6 +122,14 @@ function parseSettings(): Settings {
       profile: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
+      embedded: { type: 'boolean', default: false },
+      targets: { type: 'string' },
+      'compare-entry': { type: 'string' },
+      variant: { type: 'string', multiple: true },
+      rows: { type: 'string' },
+      'mixed-events': { type: 'string' },
+      inflight: { type: 'string' },
+      'steady-listings': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -134,6 +163,17 @@ function parseSettings(): Settings {
     if (i <= 0) throw new Error(`--env ${kv}: expected K=V`);
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  const embedded = values.embedded ?? false;
+  const targets: Target[] = (values.targets?.split(',') ?? ['embedded', 'external']).map((t) => {
+    if (t !== 'embedded' && t !== 'external') throw new Error('--targets: embedded and/or external');
+    return { name: t, embedded: t === 'embedded', entry: values['daemon-entry'] };
+  });
+  if (values['compare-entry']) targets.push({ name: 'embedded (compare)', embedded: true, entry: values['compare-entry'] });
+  for (const v of values.variant ?? []) {
+    const m = /^([^:]+):([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(v);
+    if (!m) throw new Error(`--variant ${v}: expected name:K=V`);
+    targets.push({ name: m[1] as string, embedded: true, entry: values['daemon-entry'], env: { [m[2] as string]: m[3] as string } });
+  }
   const serverUrl = process.env.DATABASE_URL ?? DEFAULT_SERVER_URL;
   const host = new URL(serverUrl).hostname;
   if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) throw new Error(`bench: refusing a non-loopback database (${host})`);
@@ -146,20 +186,26 @@ function parseSettings(): Settings {
     batchWaitMs: int(values['batch-wait'], 200, 'batch-wait'),
     window: int(values.window, 4 * batch, 'window'),
     naiveEvents: int(values['naive-events'], quick ? 3_000 : 20_000, 'naive-events'),
-    steadyRate: int(values['steady-rate'], 1000, 'steady-rate'),
-    steadySeconds: int(values['steady-seconds'], quick ? 10 : 30, 'steady-seconds'),
-    phases: new Set(values.phases?.split(',') ?? ['firehose', 'limit', 'naive', 'steady']),
+    steadyRate: int(values['steady-rate'], embedded ? 60 : 1000, 'steady-rate'),
+    steadySeconds: int(values['steady-seconds'], embedded ? (quick ? 20 : 60) : quick ? 10 : 30, 'steady-seconds'),
+    phases: new Set(values.phases?.split(',') ?? (embedded ? ['steady', 'growth'] : ['firehose', 'limit', 'naive', 'steady'])),
     shapes,
     concurrency: values.concurrency?.split(',').map((c) => int(c, 2, 'concurrency')) ?? [2],
-    rounds: int(values.rounds, quick ? 1 : 3, 'rounds'),
+    rounds: int(values.rounds, quick || embedded ? 1 : 3, 'rounds'),
     table,
     daemon,
     daemonEntry: values['daemon-entry'],
     profile: values.profile ?? false,
     env,
-    out: values.out ?? join(ROOT, 'bench', 'results', 'latest.json'),
+    out: values.out ?? join(ROOT, 'bench', 'results', embedded ? 'embedded.json' : 'latest.json'),
     serverUrl,
     dbName: 'tributary_bench',
+    embedded,
+    targets,
+    rows: values.rows?.split(',').map((r) => int(r, 0, 'rows')) ?? (quick ? [10_000, 50_000] : [10_000, 100_000, 500_000]),
+    mixedEvents: int(values['mixed-events'], quick ? 10_000 : 30_000, 'mixed-events'),
+    inflight: int(values.inflight, 10 * batch, 'inflight'),
+    steadyListings: int(values['steady-listings'], 5000, 'steady-listings'),
   };
 }
 
@@ -203,7 +249,7 @@ function daemonSummary(r: DaemonRunResult) {
 async function main(): Promise<void> {
   const s = parseSettings();
   // Bounded in time whatever happens (a stuck phase must not hold the shared machine).
-  const watchdogS = s.quick ? 180 : 1200;
+  const watchdogS = s.embedded ? (s.quick ? 300 : 900) * s.rounds : s.quick ? 180 : 1200;
   setTimeout(() => {
     log(`bench: still running after ${watchdogS} s; giving up`);
     process.exit(2);
@@ -219,6 +265,7 @@ async function main(): Promise<void> {
   };
   log(`machine: ${machine.cpus} cpus (${machine.model}), ${machine.memory_mb} MB, load ${machine.load_avg_at_start.join(' ')}`);
 
+  if (s.embedded) return embedded(s, { machine, startedAt, t0 });
   let pg: ServerInfo;
   {
     const b = openDb(await recreateDatabase(s.serverUrl, s.dbName), 1);
@@ -500,6 +547,59 @@ async function main(): Promise<void> {
     process.stdout.write(`${table([['function', 'ms', '%'], ...profile.topFunctions.map((a) => [a.name, fmt(a.ms), fmt(a.share * 100, 1)])])}\n`);
   }
   process.stdout.write(`\nlag: ${out.settings.lag_method}\nwritten ${s.out} (${out.duration_s} s)\n`);
+}
+
+/** `--embedded`: see embedded.ts. */
+async function embedded(s: Settings, run: { machine: Record<string, unknown>; startedAt: Date; t0: number }): Promise<void> {
+  let pg: ServerInfo | undefined;
+  if (s.targets.some((t) => !t.embedded)) {
+    const b = openDb(await recreateDatabase(s.serverUrl, s.dbName), 1);
+    pg = await serverInfo(b);
+    await b.close();
+    log(`postgres: ${pg.version.split(' ').slice(0, 2).join(' ')}`);
+  }
+  const o = {
+    serverUrl: s.serverUrl,
+    dbName: s.dbName,
+    mode: s.daemon,
+    env: { BATCH_MAX_EVENTS: String(s.batch), BATCH_MAX_WAIT_MS: String(s.batchWaitMs), ...s.env },
+    targets: s.targets,
+    rounds: s.rounds,
+    phases: s.phases,
+    steadyRate: s.steadyRate,
+    steadySeconds: s.steadySeconds,
+    steadyListings: s.steadyListings,
+    rows: s.rows,
+    mixedEvents: s.mixedEvents,
+    frameSize: s.frameSize,
+    inflight: s.inflight,
+    pollMs: 100,
+    cpuProfileDir: s.profile ? join(ROOT, 'bench', 'results', 'profiles') : undefined,
+    log,
+  };
+  if (s.daemon === 'compiled' && s.targets.some((t) => !t.entry)) {
+    const ms = buildDaemon(log);
+    log(ms ? `compiled the daemon in ${(ms / 1000).toFixed(1)} s` : 'daemon build is up to date');
+  }
+  const r = await runEmbeddedBench(o);
+  const out = {
+    machine: run.machine,
+    postgres: pg,
+    settings: {
+      targets: s.targets,
+      rounds: s.rounds,
+      steady: { rate: s.steadyRate, seconds: s.steadySeconds, listings: s.steadyListings, frame_ms: 100 },
+      growth: { rows: s.rows, mixed_events: s.mixedEvents, inflight: s.inflight, frame_size: s.frameSize, poll_ms: o.pollMs },
+      daemon_env: o.env,
+      node: process.version,
+    },
+    ...r,
+    started_at: run.startedAt.toISOString(),
+    duration_s: Math.round((Date.now() - run.t0) / 1000),
+  };
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  writeFileSync(s.out, `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`\n${table(embeddedTable(o, r))}\n\nwritten ${s.out} (${out.duration_s} s)\n`);
 }
 
 main().catch(async (err: unknown) => {

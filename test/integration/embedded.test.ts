@@ -2,8 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../../src/core/db/embedded.js';
+import { EMBEDDED_SETTINGS, serveEmbedded, type EmbeddedServer } from '../../src/core/db/embedded-process.js';
+import { createLogger } from '../../src/logger.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import { startTestApp } from '../helpers/app.js';
@@ -58,4 +62,120 @@ describe('embedded database (no DATABASE_URL)', () => {
     }
     // Creates an embedded database and opens it again: several seconds each, more when test files share 2 cores.
   }, 90_000);
+});
+
+describe('the embedded database process', () => {
+  it('runs with the embedded settings, in a process of its own, started again when it dies', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+        done();
+      },
+    });
+    const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), logger: createLogger('debug', sink) });
+    const query = async (sql: string) => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        return (await c.query(sql)).rows;
+      } finally {
+        await c.end();
+      }
+    };
+    try {
+      for (const [name, value] of Object.entries(EMBEDDED_SETTINGS)) expect((await query(`SHOW ${name}`))[0], name).toEqual({ [name]: value });
+      const pid = lines.find((l) => l.msg === 'embedded database ready (PGlite)')?.pid as number;
+      expect(pid).toBeGreaterThan(0);
+      expect(pid).not.toBe(process.pid);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => lines.some((l) => l.msg === 'embedded database restarted'), 'the embedded database restarted', 30_000);
+      expect(await query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the embedded database server (one session, several connections)', () => {
+  let dataDir: string;
+  let server: EmbeddedServer;
+  const clients: pg.Client[] = [];
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${server.port}/postgres` });
+    c.on('error', () => undefined); // the test that cuts a connection
+    await c.connect();
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    server = await serveEmbedded({ dataDir, port: 0 });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await server?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("keeps another connection's statements out of a transaction until it ends", async () => {
+    const [a, b] = [await connect(), await connect()];
+    await a.query('CREATE TABLE tx_test (v int)');
+    await a.query('BEGIN');
+    await a.query('INSERT INTO tx_test VALUES (1)');
+    let seen: number | undefined;
+    const other = b.query<{ n: number }>('SELECT count(*)::int AS n FROM tx_test').then((r) => (seen = r.rows[0]?.n));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toBeUndefined();
+    await a.query('INSERT INTO tx_test VALUES (2)');
+    await a.query('COMMIT');
+    await other;
+    expect(seen).toBe(2);
+  });
+
+  it('rolls back the transaction of a connection that goes away, and serves a large message whole', async () => {
+    const [a, b] = [await connect(), await connect()];
+    await a.query('CREATE TABLE gone_test (v int)');
+    await a.query('BEGIN');
+    await a.query('INSERT INTO gone_test VALUES (1)');
+    (a as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await waitFor(async () => (await b.query<{ n: number }>('SELECT count(*)::int AS n FROM gone_test')).rows[0]?.n === 0, 'the rollback');
+    const big = 'x'.repeat(5_000_000); // about 80 chunks of 64 KiB
+    expect((await b.query<{ n: number }>('SELECT length($1::text) AS n', [big])).rows[0]?.n).toBe(big.length);
+  });
+
+  it("delivers a NOTIFY to each connection that LISTENs to its channel, and to no other", async () => {
+    const [listener, quoted, other, notifier] = [await connect(), await connect(), await connect(), await connect()];
+    const heard = new Map<pg.Client, string[]>([[listener, []], [quoted, []], [other, []]]);
+    for (const [c, list] of heard) c.on('notification', (n) => list.push(`${n.channel}:${n.payload ?? ''}`));
+    await listener.query('LISTEN Changes');
+    await quoted.query('LISTEN "Other Channel"');
+    await other.query('LISTEN elsewhere; UNLISTEN elsewhere');
+    await notifier.query("SELECT pg_notify('changes', 'one')");
+    await notifier.query(`BEGIN; NOTIFY "Other Channel", 'two'; NOTIFY changes, 'three'; COMMIT`);
+    await notifier.query("NOTIFY elsewhere, 'four'");
+    // A query on each delivers what is pending first.
+    for (const c of heard.keys()) await c.query('SELECT 1');
+    expect(heard.get(listener)).toEqual(['changes:one', 'changes:three']);
+    expect(heard.get(quoted)).toEqual(['Other Channel:two']);
+    expect(heard.get(other)).toEqual([]);
+  });
+
+  it('vacuums a table with many dead rows (single-user Postgres has no autovacuum)', async () => {
+    const c = await connect();
+    await c.query('CREATE TABLE vacuum_test (id int PRIMARY KEY, v int)');
+    await c.query('INSERT INTO vacuum_test SELECT g, 0 FROM generate_series(1, 1000) g');
+    await c.query('UPDATE vacuum_test SET v = 1');
+    await c.query('UPDATE vacuum_test SET v = 2');
+    await c.query('SELECT pg_stat_force_next_flush()');
+    await server.maintain();
+    const r = await c.query<{ vacuums: string; dead: string }>(
+      `SELECT vacuum_count AS vacuums, n_dead_tup AS dead FROM pg_stat_user_tables WHERE relname = 'vacuum_test'`,
+    );
+    expect(Number(r.rows[0]?.vacuums)).toBeGreaterThanOrEqual(1);
+    expect(Number(r.rows[0]?.dead)).toBe(0);
+  });
 });

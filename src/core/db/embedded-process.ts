@@ -1,0 +1,132 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { PGlite } from '@electric-sql/pglite';
+import { Maintenance, type Log, type LogLevel } from './embedded-maintenance.js';
+import { WireServer } from './embedded-wire-server.js';
+
+/**
+ * The embedded database's process: PGlite (Postgres compiled to WebAssembly) with its files in
+ * `DATA_DIR/pglite`, served on 127.0.0.1 with the Postgres wire protocol. The daemon starts it
+ * (embedded.ts) as `node <this file> init|serve <dataDir> <port>` and talks to it over IPC (ready,
+ * logs, close).
+ */
+
+/**
+ * Postgres settings of the embedded database, passed as `-c` (over postgresql.conf and ALTER SYSTEM).
+ * PGlite keeps Postgres's defaults, sized for a server, and runs Postgres in single-user mode, which
+ * has no background processes (no checkpointer, no autovacuum: see Maintenance). Its shared memory
+ * lives in the WebAssembly heap, which never shrinks: a buffer touched once stays resident.
+ */
+export const EMBEDDED_SETTINGS: Readonly<Record<string, string>> = {
+  // 128MB by default, resident from the start. With 16MB the write rate at 10 000 rows was less than
+  // half that with 32MB (the listings table's indexes and hot pages no longer fit).
+  shared_buffers: '32MB',
+  // One session: 100 sized the lock and process tables for 100 backends (2MB of shared memory).
+  max_connections: '8',
+  // The most a VACUUM (or CREATE INDEX) uses at once: 64MB by default, resident once touched.
+  maintenance_work_mem: '16MB',
+  // PGlite runs with fsync off (its -F): a crash of the machine can already lose or tear pages, a
+  // crash of the process cannot (each write has reached the OS). Full-page images guard against the
+  // first only; without them the WAL was 2.8 times smaller (a checkpoint every 10 000 upserts) and
+  // the CPU per upsert 9 % lower.
+  full_page_writes: 'off',
+  // A new WAL segment is not filled with zeros first (16MB written before each 16MB of WAL).
+  wal_init_zero: 'off',
+  // WAL kept for reuse after a checkpoint, which Maintenance requests every 64MB of WAL.
+  max_wal_size: '128MB',
+  min_wal_size: '32MB',
+};
+
+export interface EmbeddedServer {
+  readonly port: number;
+  /** Run Maintenance once now, tables and WAL (with `log`, it also runs on its own schedule). */
+  maintain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class EmbeddedPortInUseError extends Error {}
+
+/** Open (or create) the database in `dataDir/pglite` and serve it on 127.0.0.1:`port` (0: any free port). */
+export async function serveEmbedded(opts: { dataDir: string; port: number; log?: Log }): Promise<EmbeddedServer> {
+  const dir = join(opts.dataDir, 'pglite');
+  await mkdir(dir, { recursive: true });
+  const db = await PGlite.create({
+    dataDir: dir,
+    startParams: [...PGlite.defaultStartParams, ...Object.entries(EMBEDDED_SETTINGS).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
+  });
+  // PGlite runs one query at a time; several connections are allowed so `psql` can join the daemon.
+  const server = new WireServer(db, 16);
+  let port: number;
+  try {
+    port = await server.listen(opts.port, '127.0.0.1');
+  } catch (error) {
+    await db.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new EmbeddedPortInUseError(`port ${opts.port} in use`);
+    throw error;
+  }
+  const maintenance = new Maintenance(`postgres://postgres@127.0.0.1:${port}/postgres`, opts.log ?? (() => undefined));
+  if (opts.log) maintenance.start();
+  return {
+    port,
+    maintain: () => maintenance.run({ tables: true }),
+    async close() {
+      await maintenance.stop();
+      await server.close();
+      await db.close();
+    },
+  };
+}
+
+/** Messages from this process to the daemon (IPC). */
+export type EmbeddedMessage =
+  | { readonly type: 'ready'; readonly port: number }
+  | { readonly type: 'failed'; readonly code: 'EMBEDDED_PG_PORT_IN_USE' | 'START_FAILED'; readonly message: string }
+  | { readonly type: 'log'; readonly level: LogLevel; readonly msg: string; readonly fields?: Record<string, unknown> };
+
+async function main(): Promise<void> {
+  // One thread, not one per core, compiles Postgres's hot WebAssembly functions with V8's optimizing
+  // compiler: 20 MB less RSS at the real rate, compiled a little later. (The baseline compiler alone,
+  // --liftoff-only, took 25 MB more off, but cost a third more CPU per event: the write rate fell
+  // below that of PGlite inside the daemon.) Set here, before the module is compiled: a flag that a
+  // later V8 does not know is then ignored, where on the command line it would stop Node from starting.
+  setFlagsFromString('--wasm-num-compilation-tasks=1');
+  const [mode, dataDir, port] = process.argv.slice(2) as [string, string, string];
+  const send = (m: EmbeddedMessage) => {
+    if (process.connected) process.send?.(m);
+  };
+  if (mode === 'init') {
+    // Creating a database runs initdb in two throwaway WebAssembly instances: 400-600 MB, of which
+    // about 150 MB stayed resident after they were collected. Here, in a process that then exits.
+    if (!existsSync(join(dataDir, 'pglite', 'PG_VERSION'))) await (await serveEmbedded({ dataDir, port: 0 })).close();
+    process.exit(0);
+  }
+  // A stop signal reaches this process too (same process group: Ctrl-C): the daemon still has its last
+  // batches to write here, and says when to close (or, if it dies, the IPC channel closes).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
+  let server: EmbeddedServer | undefined;
+  let closing = false;
+  const close = async () => {
+    if (closing) return;
+    closing = true;
+    await server?.close().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('disconnect', () => void close());
+  process.on('message', (m: { type?: string }) => {
+    if (m.type === 'close') void close();
+  });
+  try {
+    server = await serveEmbedded({ dataDir, port: Number(port), log: (level, msg, fields) => send({ type: 'log', level, msg, fields }) });
+  } catch (err) {
+    const inUse = err instanceof EmbeddedPortInUseError;
+    send({ type: 'failed', code: inUse ? 'EMBEDDED_PG_PORT_IN_USE' : 'START_FAILED', message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  }
+  if (closing) return;
+  send({ type: 'ready', port: server.port });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();
