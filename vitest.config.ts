@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Test database: TEST_DATABASE_URL when set (CI), else a Testcontainers Postgres when Docker answers,
- * else the embedded database (PGlite). PGlite holds one database, so test files then run one at a time.
+ * else the embedded database (PGlite): one per worker, since each holds one database (global-setup.ts).
  * The Docker probe happens here, once (about half a second when no engine answers); its answer is
  * handed to test/global-setup.ts as TEST_DOCKER=1 or 0, which that file obeys.
  */
@@ -10,14 +10,12 @@ export default defineConfig(async () => {
   if (!process.env.TEST_DATABASE_URL && process.env.TEST_DOCKER !== '0' && process.env.TEST_DOCKER !== '1') {
     process.env.TEST_DOCKER = (await dockerAnswers()) ? '1' : '0';
   }
-  const sharedEmbedded = !process.env.TEST_DATABASE_URL && process.env.TEST_DOCKER !== '1';
   return {
     test: {
       include: ['test/**/*.test.ts'],
       globalSetup: ['test/global-setup.ts'],
       testTimeout: 30_000,
       hookTimeout: 60_000,
-      fileParallelism: !sharedEmbedded,
       // More files than cores: most integration tests wait on sockets, timers and the database, so
       // four at once on two cores overlap their waits (measured: 225 s with 2, 147 s with 4).
       maxWorkers: 4,

@@ -4,6 +4,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A server URL where tests may CREATE DATABASE, or the embedded one (`embedded: true`). */
     databaseUrl: string;
+    /** Embedded: one database per worker (VITEST_POOL_ID 1 takes the first). */
+    databaseUrls: string[];
     embedded: boolean;
   }
 }
@@ -28,21 +30,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await container.stop();
     };
   }
-  const { mkdtemp, rm } = await import('node:fs/promises');
+  // The embedded database holds one session's worth of state (one database, one schema reset per
+  // file), so each worker gets one of its own: the daemon's own embedded database process, created
+  // once and copied (creating one takes seconds, copying it milliseconds).
+  const { cp, mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const dir = await mkdtemp(join(tmpdir(), 'tributary-test-pglite-'));
-  const db = await PGlite.create({ dataDir: dir });
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 32 });
-  await server.start();
-  project.provide('databaseUrl', `postgres://postgres@${server.getServerConn()}/postgres`);
+  const { startEmbeddedPostgres } = await import('../src/core/db/embedded.js');
+  const { createLogger } = await import('../src/logger.js');
+  const logger = createLogger('silent');
+  const workers = Number(project.config.maxWorkers) || 1;
+  const root = await mkdtemp(join(tmpdir(), 'tributary-test-pglite-'));
+  const first = await startEmbeddedPostgres({ dataDir: join(root, '1'), port: 0, logger });
+  await first.close();
+  const dirs = Array.from({ length: workers }, (_, i) => join(root, String(i + 1)));
+  for (const dir of dirs.slice(1)) await cp(dirs[0] as string, dir, { recursive: true });
+  const servers = await Promise.all(dirs.map((dataDir) => startEmbeddedPostgres({ dataDir, port: 0, logger })));
+  project.provide('databaseUrls', servers.map((s) => s.url));
+  project.provide('databaseUrl', servers[0]?.url as string);
   project.provide('embedded', true);
   return async () => {
-    await server.stop();
-    await db.close();
-    await rm(dir, { recursive: true, force: true });
+    await Promise.all(servers.map((s) => s.close()));
+    await rm(root, { recursive: true, force: true });
   };
 }
 

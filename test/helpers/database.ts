@@ -17,13 +17,16 @@ export interface TestDatabase {
 
 /**
  * A database of this test file's own: a new database on a real server, or, on the embedded
- * database (one database, files run one at a time), the shared one with its schema reset.
+ * database (one database per worker, whose files run one at a time), the worker's with its schema reset.
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const serverUrl = inject('databaseUrl');
+  const embeddedUrls = inject('embedded') ? inject('databaseUrls') : undefined;
+  const serverUrl = embeddedUrls
+    ? (embeddedUrls[(Number(process.env.VITEST_POOL_ID ?? 1) - 1) % embeddedUrls.length] as string)
+    : inject('databaseUrl');
   let url = serverUrl;
   let dropName: string | undefined;
-  if (inject('embedded')) {
+  if (embeddedUrls) {
     const admin = new pg.Client({ connectionString: serverUrl });
     await admin.connect();
     await admin.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;');

@@ -4,7 +4,7 @@
  * row per gap however many replicas see it.
  */
 import { sql, type Kysely } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { delay } from '../../src/util/delay.js';
@@ -113,7 +113,8 @@ describe('restarts and takeovers', () => {
     expect((rows[0]?.ended_at as Date).getTime() - lastBefore).toBeGreaterThanOrEqual(1_500);
   });
 
-  it('a replica taking over makes one gap, not two', async () => {
+  // Replicas need a server: the embedded database is one session, whose advisory locks every client shares.
+  it.skipIf(inject('embedded'))('a replica taking over makes one gap, not two', async () => {
     const connections = server.totalConnections;
     const leader = await start('replica-a');
     await server.waitForConnections(connections + 1);
