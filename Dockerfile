@@ -22,9 +22,12 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
 # Compile to dist/ (rootDir ".", so the entry is dist/src/main.js and migrations are compiled in
-# dist/migrations, imported by code), then drop the dev dependencies (typescript, vitest, tsx…).
+# dist/migrations, imported by code), drop the dev dependencies (typescript, vitest, tsx…), then
+# make the embedded database's template in node_modules/.cache: a container's first start on the
+# embedded database copies it (a tenth of a second) instead of creating one (about 5 s).
 RUN npm run build \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && node dist/src/core/db/embedded-process.js template
 
 
 FROM node:20-bookworm-slim
@@ -66,5 +69,6 @@ STOPSIGNAL SIGTERM
 
 # Exec form, no npm and no shell: node is PID 1 and receives SIGTERM itself (npm/sh would not
 # forward it reliably). The app installs its own signal handlers, so PID 1's default of ignoring
-# SIGTERM does not apply; it spawns no child processes, so no init is needed to reap zombies.
+# SIGTERM does not apply; its one child process (the embedded database's) is reaped by Node itself,
+# so no init is needed to reap zombies.
 CMD ["node", "dist/src/main.js"]

@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
+import type { EmbeddedPostgres } from './core/db/embedded.js';
 import { migrateWithRetry } from './core/db/migrate.js';
 import { checkFeedDefinitions, type FeedContext, type FeedDefinition, type PeriodicTask } from './core/feed.js';
 import { lockDataDir } from './core/data-dir-lock.js';
@@ -53,7 +54,15 @@ export interface App {
  * from the first second; their writes wait for the schema). Stop is the reverse, by the lifecycle's
  * registry: feeds -> writers (drain) -> status -> HTTP -> database -> lock.
  */
-export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS): App {
+/** What main.ts starts before it loads the rest of the daemon, to overlap the two (tests leave it out). */
+export interface HeadStart {
+  /** Releases the DATA_DIR lock, already held. */
+  readonly releaseLock: () => void;
+  /** The embedded database, starting (DATABASE_URL unset). */
+  readonly embedded?: Promise<EmbeddedPostgres>;
+}
+
+export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS, headStart?: HeadStart): App {
   checkFeedDefinitions(feeds);
   const metrics = createMetrics();
   const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
@@ -70,8 +79,8 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
 
   async function start(signal: AbortSignal): Promise<void> {
     // Before anything touches DATA_DIR (the spool, the embedded database).
-    lifecycle.defer('data dir lock', lockDataDir(config.dataDir));
-    const db = (database = await connectDatabase({ ...config, logger: logger.child({ component: 'database' }) }));
+    lifecycle.defer('data dir lock', headStart?.releaseLock ?? lockDataDir(config.dataDir));
+    const db = (database = await connectDatabase({ ...config, embedded: headStart?.embedded, logger: logger.child({ component: 'database' }) }));
     lifecycle.defer('database', () => db.close());
     logger.info({ database: redactUrl(db.url), embedded: db.embedded }, 'database configured');
     signal.throwIfAborted();

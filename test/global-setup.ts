@@ -31,9 +31,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     };
   }
   // The embedded database holds one session's worth of state (one database, one schema reset per
-  // file), so each worker gets one of its own: the daemon's own embedded database process, created
-  // once and copied (creating one takes seconds, copying it milliseconds).
-  const { cp, mkdtemp, rm } = await import('node:fs/promises');
+  // file), so each worker gets one of its own: the daemon's own embedded database process. The first
+  // is created (or copied from the template, embedded-template.ts), the others copied from it.
+  const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { startEmbeddedPostgres } = await import('../src/core/db/embedded.js');
@@ -41,11 +41,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const logger = createLogger('silent');
   const workers = Number(project.config.maxWorkers) || 1;
   const root = await mkdtemp(join(tmpdir(), 'tributary-test-pglite-'));
-  const first = await startEmbeddedPostgres({ dataDir: join(root, '1'), port: 0, logger });
-  await first.close();
   const dirs = Array.from({ length: workers }, (_, i) => join(root, String(i + 1)));
-  for (const dir of dirs.slice(1)) await cp(dirs[0] as string, dir, { recursive: true });
-  const servers = await Promise.all(dirs.map((dataDir) => startEmbeddedPostgres({ dataDir, port: 0, logger })));
+  const first = await startEmbeddedPostgres({ dataDir: dirs[0] as string, port: 0, logger });
+  const servers = [first, ...(await Promise.all(dirs.slice(1).map((dataDir) => startEmbeddedPostgres({ dataDir, port: 0, logger }))))];
   project.provide('databaseUrls', servers.map((s) => s.url));
   project.provide('databaseUrl', servers[0]?.url as string);
   project.provide('embedded', true);

@@ -1,7 +1,7 @@
 /**
  * The image, built without a Docker engine: the files the Dockerfile's build stage copies go into
  * a temporary directory, which then runs the same steps (`npm ci`, `npm run build`,
- * `npm prune --omit=dev`) and starts the image's CMD, `node dist/src/main.js`, with only the
+ * `npm prune --omit=dev`, the embedded database's template) and starts the image's CMD, `node dist/src/main.js`, with only the
  * production dependencies, on the embedded database. It must report healthy and ready, and exit 0
  * on SIGTERM. Slow (npm ci), hence the long timeout.
  */
@@ -77,6 +77,7 @@ describe('the Docker image, built and run without an engine', () => {
     await npm(['prune', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline']);
     expect(existsSync(join(app, 'node_modules', 'typescript')), 'dev dependencies pruned').toBe(false);
     expect(existsSync(join(app, 'dist', 'src', 'main.js'))).toBe(true);
+    await run(process.execPath, ['dist/src/core/db/embedded-process.js', 'template'], { cwd: app, env: npmEnv });
 
     const httpPort = await freePort();
     const pgPort = await freePort();
@@ -106,6 +107,7 @@ describe('the Docker image, built and run without an engine', () => {
       await waitFor(async () => (await getStatus(`${base}/healthz`)) === 200, 'GET /healthz to answer 200', 60_000, 200);
       await waitFor(async () => (await getStatus(`${base}/readyz`)) === 200, 'GET /readyz to answer 200', 60_000, 200);
       expect(existsSync(join(data, 'pglite')), 'embedded database in DATA_DIR').toBe(true);
+      expect(output, 'a copy of the template made at build').toContain('created the embedded database from its template');
     } catch (error) {
       throw new Error(`${error instanceof Error ? error.message : String(error)}\ndaemon output:\n${output}`);
     } finally {

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../src/core/db/embedded.js';
 import { EMBEDDED_SETTINGS, serveEmbedded, type EmbeddedServer } from '../../src/core/db/embedded-process.js';
+import { copyTemplate, saveTemplate, templateDir } from '../../src/core/db/embedded-template.js';
 import { createLogger } from '../../src/logger.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
@@ -177,5 +179,55 @@ describe('the embedded database server (one session, several connections)', () =
     );
     expect(Number(r.rows[0]?.vacuums)).toBeGreaterThanOrEqual(1);
     expect(Number(r.rows[0]?.dead)).toBe(0);
+  });
+});
+
+describe('new databases from a template', () => {
+  it('keeps a closed database as the template and makes whole, working copies of it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tributary-template-'));
+    try {
+      const a = await serveEmbedded({ dataDir: join(root, 'a'), port: 0 });
+      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${a.port}/postgres` });
+      await c.connect();
+      await c.query('CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)');
+      await c.end();
+      await a.close();
+
+      const template = join(root, 'template');
+      await saveTemplate(join(root, 'a', 'pglite'), template);
+      expect(existsSync(join(template, 'PG_VERSION'))).toBe(true);
+      await saveTemplate(join(root, 'missing'), template); // one exists: left alone
+      expect(copyTemplate(join(root, 'none', 'pglite'), join(root, 'no-template'))).toBe(false);
+      expect(copyTemplate(join(root, 'b', 'pglite'), template)).toBe(true);
+      expect(readdirSync(join(root, 'b'))).toEqual(['pglite']); // no partial copy left behind
+
+      const b = await serveEmbedded({ dataDir: join(root, 'b'), port: 0 });
+      const d = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${b.port}/postgres` });
+      await d.connect();
+      expect((await d.query<{ v: number }>('SELECT v FROM kept')).rows).toEqual([{ v: 7 }]);
+      await d.end();
+      await b.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps the installation's first database as its template, and the daemon copies it for a new DATA_DIR", async () => {
+    const template = templateDir();
+    expect(template).toContain(join('node_modules', '.cache', 'tributary', 'pglite-'));
+    const root = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    const lines: string[] = [];
+    const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(chunk.toString()), cb()) }));
+    try {
+      // The first creation on this installation (if none was made yet) saves the template...
+      await (await startEmbeddedPostgres({ dataDir: join(root, 'a'), port: 0, logger })).close();
+      expect(existsSync(join(template as string, 'PG_VERSION'))).toBe(true);
+      // ...which the next new DATA_DIR copies.
+      lines.length = 0;
+      await (await startEmbeddedPostgres({ dataDir: join(root, 'b'), port: 0, logger })).close();
+      expect(lines.join('')).toContain('created the embedded database from its template');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

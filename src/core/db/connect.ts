@@ -22,12 +22,14 @@ export async function connectDatabase(opts: {
   /** Bound on one statement (ms): a hung write fails and is retried instead of stalling the writer forever. */
   databaseTimeoutMs?: number;
   poolMax?: number;
+  /** The embedded database, already starting (main.ts starts it early); else started here when databaseUrl is unset. */
+  embedded?: Promise<EmbeddedPostgres>;
 }): Promise<DatabaseHandle> {
   const timeoutMs = opts.databaseTimeoutMs ?? 30_000;
   let embedded: EmbeddedPostgres | undefined;
   let url = opts.databaseUrl;
   if (!url) {
-    embedded = await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, logger: opts.logger });
+    embedded = await (opts.embedded ?? startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, logger: opts.logger }));
     url = embedded.url;
   }
   const pool = new pg.Pool({

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 
 /** How often Maintenance looks at the WAL (ms): at 7 000 events/s, 64MB of WAL take about 3 s. */
 const WAL_CHECK_EVERY_MS = 5_000;
@@ -59,7 +59,9 @@ export class Maintenance {
 
   async #connect(): Promise<pg.Client> {
     if (this.#client) return this.#client;
-    const c = new pg.Client({ connectionString: this.#url, application_name: 'tributary-embedded-maintenance' });
+    // Loaded on first use, seconds after start: not on the path to the database's first answer.
+    const { default: { Client } } = await import('pg');
+    const c = new Client({ connectionString: this.#url, application_name: 'tributary-embedded-maintenance' });
     c.on('error', () => (this.#client = undefined));
     await c.connect();
     this.#client = c;

@@ -1,17 +1,19 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import { Maintenance, type Log, type LogLevel } from './embedded-maintenance.js';
+import { saveTemplate, templateDir } from './embedded-template.js';
 import { WireServer } from './embedded-wire-server.js';
 
 /**
  * The embedded database's process: PGlite (Postgres compiled to WebAssembly) with its files in
  * `DATA_DIR/pglite`, served on 127.0.0.1 with the Postgres wire protocol. The daemon starts it
  * (embedded.ts) as `node <this file> init|serve <dataDir> <port>` and talks to it over IPC (ready,
- * logs, close).
+ * logs, close). `node <this file> template` makes the template of new databases (embedded-template.ts).
  */
 
 /**
@@ -99,9 +101,26 @@ async function main(): Promise<void> {
   };
   if (mode === 'init') {
     // Creating a database runs initdb in two throwaway WebAssembly instances: 400-600 MB, of which
-    // about 150 MB stayed resident after they were collected. Here, in a process that then exits.
-    if (!existsSync(join(dataDir, 'pglite', 'PG_VERSION'))) await (await serveEmbedded({ dataDir, port: 0 })).close();
+    // about 150 MB stayed resident after they were collected. Here, in a process that then exits;
+    // the result becomes the template of the next ones (embedded-template.ts).
+    const dir = join(dataDir, 'pglite');
+    if (!existsSync(join(dir, 'PG_VERSION'))) {
+      await (await serveEmbedded({ dataDir, port: 0 })).close();
+      await saveTemplate(dir);
+    }
     process.exit(0);
+  }
+  if (mode === 'template') {
+    // The Docker image's build: make the template now, so that the container's first start copies it.
+    const template = templateDir();
+    if (!template) throw new Error('no place for the embedded database template (PGlite is not under node_modules)');
+    if (!existsSync(template)) {
+      const tmp = await mkdtemp(join(tmpdir(), 'tributary-template-'));
+      await (await serveEmbedded({ dataDir: tmp, port: 0 })).close();
+      await saveTemplate(join(tmp, 'pglite'), template);
+      await rm(tmp, { recursive: true, force: true });
+    }
+    process.exit(existsSync(join(template, 'PG_VERSION')) ? 0 : 1);
   }
   // A stop signal reaches this process too (same process group: Ctrl-C): the daemon still has its last
   // batches to write here, and says when to close (or, if it dies, the IPC channel closes).

@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FatalError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { EmbeddedMessage } from './embedded-process.js';
+import { copyTemplate } from './embedded-template.js';
 
 /**
  * The embedded database: PGlite (Postgres compiled to WebAssembly) with its files in
@@ -92,11 +93,22 @@ async function serve(dataDir: string, port: number, logger: Logger): Promise<{ c
 
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
   const started = Date.now();
-  if (!existsSync(join(opts.dataDir, 'pglite', 'PG_VERSION'))) {
-    // Said at once: creating a new database takes a few seconds, which would otherwise look like a hang.
-    opts.logger.info({ dir: join(opts.dataDir, 'pglite') }, 'creating the embedded database (first start in this DATA_DIR; a few seconds)');
-    const code = await exitOf(runChild('init', opts.dataDir, 0));
-    if (code !== 0) throw new Error(`embedded database: creating it in ${join(opts.dataDir, 'pglite')} failed (exit ${code})`);
+  const dir = join(opts.dataDir, 'pglite');
+  if (!existsSync(join(dir, 'PG_VERSION'))) {
+    let copied = false;
+    try {
+      copied = copyTemplate(dir);
+    } catch (err) {
+      opts.logger.warn({ err, dir }, 'could not copy the embedded database template; creating the database instead');
+    }
+    if (copied) {
+      opts.logger.info({ dir }, 'created the embedded database from its template (first start in this DATA_DIR)');
+    } else {
+      // Said at once: creating a database takes a few seconds, which would otherwise look like a hang.
+      opts.logger.info({ dir }, 'creating the embedded database (first start in this DATA_DIR; a few seconds)');
+      const code = await exitOf(runChild('init', opts.dataDir, 0));
+      if (code !== 0) throw new Error(`embedded database: creating it in ${dir} failed (exit ${code})`);
+    }
   }
   const first = await serve(opts.dataDir, opts.port, opts.logger);
   const port = first.port;
