@@ -11,6 +11,7 @@ import type { Reject } from './core/ingest/reject.js';
 import { insertRejects } from './core/ingest/rejects-store.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { startPeriodicTasks } from './core/periodic-tasks.js';
+import { ExternalMemoryCollector } from './core/writer/external-memory.js';
 import { FeedRunner } from './core/replicas/feed-runner.js';
 import { startProgressLog } from './core/status/progress-log.js';
 import { GapTracker } from './core/status/gap-tracker.js';
@@ -103,6 +104,9 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     probe.unref();
     void readiness();
     lifecycle.defer('database probe', () => clearInterval(probe));
+    const collector = new ExternalMemoryCollector(writers.budget);
+    collector.start();
+    lifecycle.defer('external memory collector', () => collector.stop());
     const history = new RateHistory({ bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS });
     const sampleRates = () => history.sample([...statuses.values()].map((s) => ({ source: s.source, count: s.eventsWritten })));
     sampleRates();
