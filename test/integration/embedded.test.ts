@@ -115,6 +115,7 @@ describe('the embedded database server (one session, several connections)', () =
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    copyTemplate(join(dataDir, 'pglite')); // when the installation has one: seconds of initdb saved
     server = await serveEmbedded({ dataDir, port: 0 });
   });
   afterAll(async () => {
@@ -186,6 +187,7 @@ describe('new databases from a template', () => {
   it('keeps a closed database as the template and makes whole, working copies of it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'tributary-template-'));
     try {
+      copyTemplate(join(root, 'a', 'pglite')); // when the installation has one: seconds of initdb saved
       const a = await serveEmbedded({ dataDir: join(root, 'a'), port: 0 });
       const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${a.port}/postgres` });
       await c.connect();
