@@ -196,9 +196,9 @@ describe('new databases from a template', () => {
       await a.close();
 
       const template = join(root, 'template');
-      await saveTemplate(join(root, 'a', 'pglite'), template);
+      saveTemplate(join(root, 'a', 'pglite'), template);
       expect(existsSync(join(template, 'PG_VERSION'))).toBe(true);
-      await saveTemplate(join(root, 'missing'), template); // one exists: left alone
+      saveTemplate(join(root, 'missing'), template); // one exists: left alone
       expect(copyTemplate(join(root, 'none', 'pglite'), join(root, 'no-template'))).toBe(false);
       expect(copyTemplate(join(root, 'b', 'pglite'), template)).toBe(true);
       expect(readdirSync(join(root, 'b'))).toEqual(['pglite']); // no partial copy left behind

@@ -82,6 +82,12 @@ export async function serveEmbedded(opts: { dataDir: string; port: number; log?:
   };
 }
 
+/** Create the database in `dataDir/pglite` (initdb), close it, and keep it as the template if there is none. */
+async function create(dataDir: string): Promise<void> {
+  await (await serveEmbedded({ dataDir, port: 0 })).close();
+  saveTemplate(join(dataDir, 'pglite'));
+}
+
 /** Messages from this process to the daemon (IPC). */
 export type EmbeddedMessage =
   | { readonly type: 'ready'; readonly port: number }
@@ -103,11 +109,7 @@ async function main(): Promise<void> {
     // Creating a database runs initdb in two throwaway WebAssembly instances: 400-600 MB, of which
     // about 150 MB stayed resident after they were collected. Here, in a process that then exits;
     // the result becomes the template of the next ones (embedded-template.ts).
-    const dir = join(dataDir, 'pglite');
-    if (!existsSync(join(dir, 'PG_VERSION'))) {
-      await (await serveEmbedded({ dataDir, port: 0 })).close();
-      await saveTemplate(dir);
-    }
+    if (!existsSync(join(dataDir, 'pglite', 'PG_VERSION'))) await create(dataDir);
     process.exit(0);
   }
   if (mode === 'template') {
@@ -116,8 +118,7 @@ async function main(): Promise<void> {
     if (!template) throw new Error('no place for the embedded database template (PGlite is not under node_modules)');
     if (!existsSync(template)) {
       const tmp = await mkdtemp(join(tmpdir(), 'tributary-template-'));
-      await (await serveEmbedded({ dataDir: tmp, port: 0 })).close();
-      await saveTemplate(join(tmp, 'pglite'), template);
+      await create(tmp);
       await rm(tmp, { recursive: true, force: true });
     }
     process.exit(existsSync(join(template, 'PG_VERSION')) ? 0 : 1);

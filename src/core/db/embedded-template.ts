@@ -1,5 +1,4 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { cp, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
 
@@ -34,28 +33,28 @@ export function templateDir(): string | undefined {
  */
 export function copyTemplate(target: string, template = templateDir()): boolean {
   if (!template || !existsSync(join(template, 'PG_VERSION'))) return false;
-  // Whole or not at all: a copy cut short must not pass for a database.
-  const partial = `${target}.partial-${process.pid}`;
-  try {
-    mkdirSync(dirname(target), { recursive: true });
-    cpSync(template, partial, { recursive: true });
-    renameSync(partial, target);
-    return true;
-  } finally {
-    rmSync(partial, { recursive: true, force: true });
-  }
+  copyWhole(template, target);
+  return true;
 }
 
 /** Keep `source`, a database just created and closed, as the template (when there is none yet). */
-export async function saveTemplate(source: string, template = templateDir()): Promise<void> {
+export function saveTemplate(source: string, template = templateDir()): void {
   if (!template || existsSync(template)) return;
-  const partial = `${template}.partial-${process.pid}`;
   try {
-    await cp(source, partial, { recursive: true });
-    await rename(partial, template);
+    copyWhole(source, template);
   } catch {
     // Not writable, or another process saved one first: both fine.
+  }
+}
+
+/** Copy a directory whole or not at all: a copy cut short must not pass for a database (or a template). */
+function copyWhole(source: string, target: string): void {
+  const partial = `${target}.partial-${process.pid}`;
+  try {
+    mkdirSync(dirname(target), { recursive: true });
+    cpSync(source, partial, { recursive: true });
+    renameSync(partial, target);
   } finally {
-    await rm(partial, { recursive: true, force: true });
+    rmSync(partial, { recursive: true, force: true });
   }
 }
