@@ -48,13 +48,6 @@ export interface App {
   readonly statuses: ReadonlyMap<string, SourceStatus>;
 }
 
-/**
- * The composition root: builds the core from the config and runs every enabled feed on it. It names
- * no feed: `feeds` is the list in src/feeds/index.ts (tests pass their own).
- * Start: DATA_DIR lock -> database -> HTTP -> status -> writers -> feeds -> migrations (feeds read
- * from the first second; their writes wait for the schema). Stop is the reverse, by the lifecycle's
- * registry: feeds -> writers (drain) -> status -> HTTP -> database -> lock.
- */
 /** What main.ts starts before it loads the rest of the daemon, to overlap the two (tests leave it out). */
 export interface HeadStart {
   /** Releases the DATA_DIR lock, already held. */
@@ -63,6 +56,13 @@ export interface HeadStart {
   readonly embedded?: Promise<EmbeddedPostgres>;
 }
 
+/**
+ * The composition root: builds the core from the config and runs every enabled feed on it. It names
+ * no feed: `feeds` is the list in src/feeds/index.ts (tests pass their own).
+ * Start: DATA_DIR lock -> database -> HTTP -> status -> writers -> feeds -> migrations (feeds read
+ * from the first second; their writes wait for the schema). Stop is the reverse, by the lifecycle's
+ * registry: feeds -> writers (drain) -> status -> HTTP -> database -> lock.
+ */
 export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS, headStart?: HeadStart): App {
   checkFeedDefinitions(feeds);
   const metrics = createMetrics();

@@ -4,7 +4,7 @@ import { loadConfig } from './config.js';
 import { lockDataDir } from './core/data-dir-lock.js';
 import { startEmbeddedPostgres } from './core/db/embedded.js';
 import { ConfigError, exitCodeFor, FatalError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 
 /**
  * The daemon's entry point: read `.env`, parse the config (one line and exit 1 when invalid),
@@ -34,9 +34,7 @@ async function main(): Promise<void> {
         : startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, logger: logger.child({ component: 'database' }) }),
     };
   } catch (err) {
-    // As app.start() reports it: one line for a FatalError (DATA_DIR in use), else the stack.
-    if (err instanceof FatalError) process.stderr.write(`tributary: ${err.message}\n`);
-    else logger.fatal({ err }, 'could not start');
+    reportStartFailure(err, logger);
     process.exit(exitCodeFor(err));
   }
   // Awaited, and reported, by app.start(); a rejection before then is not unhandled.
@@ -76,12 +74,16 @@ async function main(): Promise<void> {
   try {
     await app.start();
   } catch (err) {
-    // A FatalError says what to fix in one line (e.g. DATA_DIR in use); anything else gets its stack.
-    if (err instanceof FatalError) process.stderr.write(`tributary: ${err.message}\n`);
-    else logger.fatal({ err }, 'could not start');
+    reportStartFailure(err, logger);
     await app.stop().catch(() => undefined);
     process.exit(exitCodeFor(err));
   }
+}
+
+/** A FatalError says what to fix in one line (e.g. DATA_DIR in use); anything else gets its stack. */
+function reportStartFailure(err: unknown, logger: Logger): void {
+  if (err instanceof FatalError) process.stderr.write(`tributary: ${err.message}\n`);
+  else logger.fatal({ err }, 'could not start');
 }
 
 void main();
