@@ -3,8 +3,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * The slowest files, longest first. Vitest orders files by the timings of earlier runs, which a
- * clean checkout (CI) does not have: it then went by file size, and the Docker image test (80-100 s
- * alone: npm ci, build, prune) started last and set the suite's length.
+ * clean checkout (CI) does not have: it then went by file size, and the Docker image test (build,
+ * prune, a new database: 80 s beside the other files) started last and set the suite's length.
  */
 const SLOW_FIRST = ['docker-build', 'embedded', 'replicas', 'db-outage', 'npm-start', 'crash-during-outage'];
 

@@ -32,7 +32,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   // The embedded database holds one session's worth of state (one database, one schema reset per
   // file), so each worker gets one of its own: the daemon's own embedded database process. The first
-  // is created (or copied from the template, embedded-template.ts), the others copied from it.
+  // is started alone: created (or copied) first, it becomes the installation's template when there
+  // was none (embedded-template.ts), which the others then copy.
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
