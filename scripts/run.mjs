@@ -1,16 +1,18 @@
 /* global process, console */
 // `npm start` and `npm run migrate`: run the compiled daemon, compiling first only when it is missing
 // or older than a source. Compiling on every start cost 5.5 s of an 8 s start; an up-to-date build
-// starts in about a second, and an edited source is never run stale.
+// starts in about a second, and an edited source is never run stale. `build` compiles the same way
+// and runs nothing (the test suite's set-up: one build that every test of the compiled code shares).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const entries = { start: 'dist/src/main.js', migrate: 'dist/src/migrate-cli.js' };
-const entry = entries[process.argv[2] ?? 'start'];
-if (!entry) {
+const entries = { start: 'dist/src/main.js', migrate: 'dist/src/migrate-cli.js', build: null };
+const target = process.argv[2] ?? 'start';
+const entry = entries[target];
+if (entry === undefined) {
   console.error(`usage: node scripts/run.mjs [${Object.keys(entries).join('|')}]`);
   process.exit(2);
 }
@@ -30,12 +32,15 @@ function newestSource() {
   return newest;
 }
 
+// tsconfig.build.json builds incrementally (its record: dist/.tsbuildinfo): a rebuild compiles only
+// what changed (unchanged sources: 2.4 s instead of 5.2 s on 2 cores), and deleting dist/ deletes the
+// record with it, so the next build is whole.
 const built = statSync(stamp, { throwIfNoEntry: false })?.mtimeMs ?? 0;
 if (built < newestSource()) {
   // Said at once, on stderr: a first start would otherwise look hung for several seconds.
-  console.error(built === 0 ? 'tributary: compiling (first start)…' : 'tributary: sources changed since the last build; compiling…');
+  console.error(built === 0 ? `tributary: compiling (first ${target})…` : 'tributary: sources changed since the last build; compiling…');
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (tsc.status !== 0) process.exit(tsc.status ?? 1);
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
-await import(pathToFileURL(join(root, entry)).href);
+if (entry) await import(pathToFileURL(join(root, entry)).href);

@@ -1,8 +1,8 @@
 /**
  * The shipping files, checked without a Docker engine: docker-compose.yml is parsed as YAML and
  * the Dockerfile line by line, and both are held against the configuration schema and the
- * compiled output (the project is compiled into a temporary directory, as `npm run build` would,
- * to prove that the CMD and the simulator command name files that exist). Where the Docker CLI
+ * compiled output (dist/, which the suite's set-up brings up to date as `npm run build` would, to
+ * prove that the CMD and the simulator command name files that exist). Where the Docker CLI
  * with the Compose plugin is installed, `docker compose config` (which needs no engine) also
  * resolves the file as Compose itself does, with and without a .env; without it those tests skip.
  */
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SHUTDOWN_TIMEOUT_MS } from '../../src/app.js';
 import { envSchema } from '../../src/config.js';
@@ -158,22 +158,10 @@ const finalOne = (keyword: string) => final.filter((i) => i.keyword === keyword)
 
 // --- the compiled output ------------------------------------------------------------------------
 
-let outDir = '';
-
-beforeAll(async () => {
-  outDir = mkdtempSync(join(tmpdir(), 'tributary-compose-build-'));
-  // `npm run build` with the output redirected, so the working tree's dist/ is left alone.
-  await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: root });
-}, 120_000);
-
-afterAll(() => {
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
-});
-
-/** A path the image runs (relative to WORKDIR, under dist/) mapped into the temporary build. */
+/** A path the image runs (relative to WORKDIR, under dist/) in the suite's build (test/global-setup.ts). */
 const built = (path: string) => {
   expect(path.startsWith('dist/'), `${path} is under dist/`).toBe(true);
-  return join(outDir, path.slice('dist/'.length));
+  return join(root, path);
 };
 
 describe('docker-compose.yml', () => {
