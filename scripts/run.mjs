@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entries = { start: 'dist/src/main.js', migrate: 'dist/src/migrate-cli.js', build: null };
 const target = process.argv[2] ?? 'start';
-const entry = entries[target];
+const entry = Object.hasOwn(entries, target) ? entries[target] : undefined;
 if (entry === undefined) {
   console.error(`usage: node scripts/run.mjs [${Object.keys(entries).join('|')}]`);
   process.exit(2);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -202,6 +202,17 @@ describe('new databases from a template', () => {
       expect(copyTemplate(join(root, 'none', 'pglite'), join(root, 'no-template'))).toBe(false);
       expect(copyTemplate(join(root, 'b', 'pglite'), template)).toBe(true);
       expect(readdirSync(join(root, 'b'))).toEqual(['pglite']); // no partial copy left behind
+      // The template readable by all (the Docker image's is made by root and copied by `node`), a
+      // database its owner's only, as initdb makes one.
+      for (const [dir, want] of [
+        [template, { dir: 0o755, file: 0o644 }],
+        [join(root, 'b', 'pglite'), { dir: 0o700, file: 0o600 }],
+      ] as const) {
+        expect(statSync(dir).mode & 0o777, dir).toBe(want.dir);
+        expect(statSync(join(dir, 'global')).mode & 0o777, `${dir}/global`).toBe(want.dir);
+        expect(statSync(join(dir, 'PG_VERSION')).mode & 0o777, `${dir}/PG_VERSION`).toBe(want.file);
+        expect(statSync(join(dir, 'global', 'pg_control')).mode & 0o777, `${dir}/global/pg_control`).toBe(want.file);
+      }
 
       const b = await serveEmbedded({ dataDir: join(root, 'b'), port: 0 });
       const d = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${b.port}/postgres` });

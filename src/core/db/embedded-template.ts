@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
 
@@ -33,7 +33,7 @@ export function templateDir(): string | undefined {
  */
 export function copyTemplate(target: string, template = templateDir()): boolean {
   if (!template || !existsSync(join(template, 'PG_VERSION'))) return false;
-  copyWhole(template, target);
+  copyWhole(template, target, PRIVATE);
   return true;
 }
 
@@ -41,20 +41,44 @@ export function copyTemplate(target: string, template = templateDir()): boolean 
 export function saveTemplate(source: string, template = templateDir()): void {
   if (!template || existsSync(template)) return;
   try {
-    copyWhole(source, template);
+    copyWhole(source, template, SHARED);
   } catch {
     // Not writable, or another process saved one first: both fine.
   }
 }
 
+/** Modes of a copy's directories and files. */
+interface Modes {
+  readonly dir: number;
+  readonly file: number;
+}
+/**
+ * The template: readable by every user, since the one who makes it is often not the one who copies
+ * it (the Docker image's build runs as root, the daemon as `node`; initdb's files are 0600). It is an
+ * empty database: nothing in it is secret.
+ */
+const SHARED: Modes = { dir: 0o755, file: 0o644 };
+/** A database: its owner's only, as initdb makes a data directory. */
+const PRIVATE: Modes = { dir: 0o700, file: 0o600 };
+
 /** Copy a directory whole or not at all: a copy cut short must not pass for a database (or a template). */
-function copyWhole(source: string, target: string): void {
+function copyWhole(source: string, target: string, modes: Modes): void {
   const partial = `${target}.partial-${process.pid}`;
   try {
     mkdirSync(dirname(target), { recursive: true });
     cpSync(source, partial, { recursive: true });
+    setModes(partial, modes);
     renameSync(partial, target);
   } finally {
     rmSync(partial, { recursive: true, force: true });
+  }
+}
+
+function setModes(dir: string, modes: Modes): void {
+  chmodSync(dir, modes.dir);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) setModes(path, modes);
+    else chmodSync(path, modes.file);
   }
 }
