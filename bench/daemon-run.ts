@@ -39,6 +39,11 @@ export interface DaemonRunResult {
   readonly elapsedMs: number;
   readonly lag: LagStats;
   readonly peakRssMb: number;
+  /**
+   * RSS once connected and migrated, before the first frame (MB): Node and the loaded modules, the
+   * floor under every other figure. With a backlog, BUFFER_MAX_BYTES of events is held on top of it.
+   */
+  readonly idleRssMb: number;
   readonly maxSampledRssMb: number;
   readonly meanRssMb: number;
   /** CPU seconds over the run (first send .. last commit observed). */
@@ -120,6 +125,7 @@ export async function runDaemon(o: DaemonRunOptions, sender: Sender): Promise<Da
       elapsedMs,
       lag: lagStats(frames),
       peakRssMb: rss.hwmMb,
+      idleRssMb: rss.firstMb,
       maxSampledRssMb: rss.maxSampledMb,
       meanRssMb: rss.meanMb,
       daemonCpuS: cpu1.daemon - cpu0.daemon,

@@ -14,6 +14,8 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
 }
 
 export interface RssSampler {
+  /** The first sample's VmRSS (MB): the process before whatever is measured starts. */
+  readonly firstMb: number;
   /** Largest sampled VmRSS (MB). */
   readonly maxSampledMb: number;
   /** VmHWM (MB) at the last sample: the kernel's peak RSS since the process started. */
@@ -25,6 +27,7 @@ export interface RssSampler {
 }
 
 export function sampleRss(pid: number, intervalMs = 100): RssSampler {
+  let first: number | undefined;
   let max = 0;
   let hwm = 0;
   let sum = 0;
@@ -33,6 +36,7 @@ export function sampleRss(pid: number, intervalMs = 100): RssSampler {
     const rss = statusKb(pid, 'VmRSS');
     const h = statusKb(pid, 'VmHWM');
     if (rss !== undefined) {
+      first ??= rss;
       max = Math.max(max, rss);
       sum += rss;
       n++;
@@ -42,6 +46,9 @@ export function sampleRss(pid: number, intervalMs = 100): RssSampler {
   tick();
   const timer = setInterval(tick, intervalMs);
   return {
+    get firstMb() {
+      return (first ?? 0) / 1024;
+    },
     get maxSampledMb() {
       return max / 1024;
     },

@@ -228,6 +228,7 @@ function daemonSummary(r: DaemonRunResult) {
     elapsed_ms: Math.round(r.elapsedMs),
     lag_ms: { p50: r.lag.p50, p99: r.lag.p99, max: r.lag.max, mean: Math.round(r.lag.mean) },
     peak_rss_mb: Number(r.peakRssMb.toFixed(1)),
+    idle_rss_mb: Number(r.idleRssMb.toFixed(1)),
     max_sampled_rss_mb: Number(r.maxSampledRssMb.toFixed(1)),
     mean_rss_mb: Number(r.meanRssMb.toFixed(1)),
     daemon_cpu_s: Number(r.daemonCpuS.toFixed(2)),
@@ -285,6 +286,7 @@ async function main(): Promise<void> {
     steady_lag_p50_ms: undefined as number | undefined,
     steady_lag_p99_ms: undefined as number | undefined,
     peak_rss_mb: undefined as number | undefined,
+    idle_rss_mb: undefined as number | undefined,
     steady_peak_rss_mb: undefined as number | undefined,
   };
 
@@ -315,7 +317,7 @@ async function main(): Promise<void> {
       log,
     });
   const describe = (r: DaemonRunResult) =>
-    `${fmt(r.eventsPerS)} events/s, lag p50 ${r.lag.p50} ms p99 ${r.lag.p99} ms max ${r.lag.max} ms, peak RSS ${fmt(r.peakRssMb, 1)} MB, ` +
+    `${fmt(r.eventsPerS)} events/s, lag p50 ${r.lag.p50} ms p99 ${r.lag.p99} ms max ${r.lag.max} ms, peak RSS ${fmt(r.peakRssMb, 1)} MB (${fmt(r.idleRssMb, 1)} before the first frame), ` +
     `CPU per event: daemon ${fmt((r.daemonCpuS / r.events) * 1e6)} us, postgres backends ${fmt((r.postgresCpuS / r.events) * 1e6)} us, ` +
     `bench ${fmt((r.benchCpuS / r.events) * 1e6)} us; machine ${fmt(r.machineBusy * 100)} % busy`;
 
@@ -383,6 +385,7 @@ async function main(): Promise<void> {
     summary.lag_p50_ms = r.lag.p50;
     summary.lag_p99_ms = r.lag.p99;
     summary.peak_rss_mb = Number(Math.max(...firehoseRuns.map((x) => x.peakRssMb)).toFixed(1));
+    summary.idle_rss_mb = Number(Math.min(...firehoseRuns.map((x) => x.idleRssMb)).toFixed(1));
   }
   let limitBest: LimitRun | undefined;
   if (choice && limitRounds.length > 0) {
@@ -514,6 +517,7 @@ async function main(): Promise<void> {
   rows.push(['end to end / naive', summary.naive_events_per_s && summary.events_per_s ? `${fmt(summary.events_per_s / summary.naive_events_per_s, 1)} x` : '-', '>= 5 x', ok(targets.end_to_end_ge_5x_naive)]);
   rows.push(['firehose lag p50 / p99', `${fmt(summary.lag_p50_ms)} / ${fmt(summary.lag_p99_ms)} ms`, '', '']);
   rows.push(['firehose peak RSS', `${fmt(summary.peak_rss_mb, 1)} MB`, '<= 200 MB', ok(targets.peak_rss_le_200_mb)]);
+  rows.push(['firehose RSS before the first frame', `${fmt(summary.idle_rss_mb, 1)} MB`, '', '']);
   rows.push([`steady ${fmt(s.steadyRate)}/s lag p50 / p99`, `${fmt(summary.steady_lag_p50_ms)} / ${fmt(summary.steady_lag_p99_ms)} ms`, `p99 <= ${s.batchWaitMs + 100} ms`, ok(targets.steady_lag_p99_le_wait_plus_100)]);
   rows.push(['steady peak RSS', `${fmt(summary.steady_peak_rss_mb, 1)} MB`, '', '']);
   process.stdout.write(`\n${table(rows)}\n`);
