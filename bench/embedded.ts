@@ -30,7 +30,7 @@ import { delay } from '../src/util/delay.js';
 import { freePort, scrapeMetrics, startDaemon, type Daemon, type DaemonMode } from './daemon.js';
 import { checkpoint, dropDatabase, openDb, recreateDatabase } from './db.js';
 import { settle } from './gc.js';
-import { cpuSeconds } from './rss.js';
+import { cpuSeconds, statusKb } from './rss.js';
 import { EventStream } from './stream.js';
 
 export interface Target {
@@ -68,12 +68,8 @@ export interface EmbeddedBenchOptions {
 const MB = 1024 * 1024;
 
 function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
+  const kb = statusKb(pid, field);
+  return kb === undefined ? undefined : kb / 1024;
 }
 
 /** Every process started by `pid`, and theirs (the embedded database when it runs in a process of its own). */
@@ -133,9 +129,11 @@ class ProcessSampler {
     this.#tick();
     clearInterval(this.#timer);
   }
-  /** Peak RSS since each process started (kernel VmHWM), MB. */
-  hwm(): { daemon: number; db: number } {
-    return { daemon: statusMb(this.daemonPid, 'VmHWM') ?? 0, db: this.dbPids.reduce((s, p) => s + (statusMb(p, 'VmHWM') ?? 0), 0) };
+  /** The run's RSS figures: the samples' summary, and the peak since each process started (kernel VmHWM), MB. */
+  facts(): RunFacts['rss'] {
+    const daemonHwm = statusMb(this.daemonPid, 'VmHWM') ?? 0;
+    const dbHwm = this.dbPids.reduce((s, p) => s + (statusMb(p, 'VmHWM') ?? 0), 0);
+    return { ...rssSummary(this.samples), daemon_hwm_mb: round1(daemonHwm), db_hwm_mb: round1(dbHwm) };
   }
   /** The sample nearest to time `t`. */
   at(t: number): RssSample | undefined {
@@ -345,7 +343,7 @@ async function runSteadyTarget(target: Target, o: EmbeddedBenchOptions): Promise
     const cpu1 = r.sampler.cpu();
     const elapsedS = (Date.now() - t0) / 1000;
     r.sampler.stop();
-    const hwm = r.sampler.hwm();
+    const rss = r.sampler.facts();
     await waitWritten(r, stream.events, 60_000, 200);
     return {
       target: target.name,
@@ -354,7 +352,7 @@ async function runSteadyTarget(target: Target, o: EmbeddedBenchOptions): Promise
       seconds: o.steadySeconds,
       events: stream.events,
       backlog,
-      rss: { ...rssSummary(r.sampler.samples), daemon_hwm_mb: round1(hwm.daemon), db_hwm_mb: round1(hwm.db) },
+      rss,
       cpu_pct: { daemon: round1(((cpu1.daemon - cpu0.daemon) / elapsedS) * 100), db: round1(((cpu1.db - cpu0.db) / elapsedS) * 100) },
       table: await tableFacts(r, sampleOf(stream.finalEventIds, 2000)),
     };
@@ -448,7 +446,7 @@ async function runGrowthTarget(target: Target, o: EmbeddedBenchOptions): Promise
     progress.push({ t: tEnd, w: sent });
     const cpu1 = r.sampler.cpu();
     r.sampler.stop();
-    const hwm = r.sampler.hwm();
+    const rss = r.sampler.facts();
     // When the counter first reached x, interpolated between polls (x = 0: the first send).
     const reached = (x: number): number => {
       if (x <= 0) return t0;
@@ -486,7 +484,7 @@ async function runGrowthTarget(target: Target, o: EmbeddedBenchOptions): Promise
           rss_db_mb: round1(at?.db ?? 0),
         };
       }),
-      rss: { ...rssSummary(r.sampler.samples), daemon_hwm_mb: round1(hwm.daemon), db_hwm_mb: round1(hwm.db) },
+      rss,
       cpu_s_per_1000: { daemon: Number((((cpu1.daemon - cpu0.daemon) / sent) * 1000).toFixed(3)), db: Number((((cpu1.db - cpu0.db) / sent) * 1000).toFixed(3)) },
       table: await tableFacts(r, sampleOf(stream.finalEventIds, 5000)),
     };

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+/** A memory field of /proc/<pid>/status (kB); undefined once the process is gone. */
+export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : undefined;

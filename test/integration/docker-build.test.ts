@@ -2,9 +2,9 @@
  * The image, built without a Docker engine: the files the Dockerfile's build stage copies go into
  * a temporary directory, which then runs the same steps (`npm ci`, shared with the checkout's own
  * install; `npm run build`, incremental on the suite's build; `npm prune --omit=dev`, the embedded
- * database's template) and starts the
- * image's CMD, `node dist/src/main.js`, with only the production dependencies, on the embedded database. It must report healthy and ready, and exit 0
- * on SIGTERM. Slow (build, prune, a new database), hence the long timeout.
+ * database's template) and starts the image's CMD, `node dist/src/main.js`, with only the production
+ * dependencies, on the embedded database. It must report healthy and ready, and exit 0 on SIGTERM.
+ * Slow (build, prune, a new database), hence the long timeout.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';

@@ -202,7 +202,7 @@ export class WireServer {
     const ignore = { onRawData: () => undefined };
     await this.#db
       .runExclusive(async () => {
-        await this.#db.execProtocolRawStream(Buffer.from([0x53, 0, 0, 0, 4]), ignore); // Sync
+        await this.#db.execProtocolRawStream(typedMessage('S', Buffer.alloc(0)), ignore); // Sync
         if (this.#db.isInTransaction()) await this.#db.execProtocolRawStream(queryMessage('ROLLBACK'), ignore);
       })
       .catch(() => undefined);
