@@ -104,7 +104,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     probe.unref();
     void readiness();
     lifecycle.defer('database probe', () => clearInterval(probe));
-    const collector = new ExternalMemoryCollector(writers.budget);
+    const collector = new ExternalMemoryCollector();
     collector.start();
     lifecycle.defer('external memory collector', () => collector.stop());
     const history = new RateHistory({ bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS });

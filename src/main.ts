@@ -1,3 +1,5 @@
+// First: it must run before the other modules load (see the file).
+import './young-generation.js';
 import { existsSync } from 'node:fs';
 import type { HeadStart } from './app.js';
 import { loadConfig } from './config.js';

@@ -3,6 +3,7 @@ import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { spawnDaemon } from '../helpers/daemon-process.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 describe('lifecycle of the real process', () => {
   let tdb: TestDatabase;
@@ -33,6 +34,27 @@ describe('lifecycle of the real process', () => {
       const status = await tdb.db.selectFrom('ingest_status').selectAll().where('source', '=', 'bptf').executeTakeFirstOrThrow();
       expect(status.state).toBe('stopped');
       expect(Number(status.events_written)).toBe(3000);
+    } finally {
+      daemon.child.kill('SIGKILL');
+    }
+  });
+
+  it("keeps V8's young generation at its starting size through a burst (young-generation.ts)", async () => {
+    const daemon = spawnDaemon({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url });
+    try {
+      const port = await daemon.httpPort();
+      // Open now (waitForConnections counts the earlier test's connection too), and migrated.
+      await waitFor(async () => server.connections === 1 && (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'the daemon connected and ready', 20_000);
+      // 20 000 events of about 2 KB: 40 MB of frames, far past what grows a default young generation to its 32 MB.
+      const before = await count(tdb.db, 'bptf_listings');
+      for (let i = 0; i < 20_000; i += 100) {
+        server.sendEvents(Array.from({ length: 100 }, (_, j) => makeListingUpdate(100_000 + i + j, { timeSec: 1_765_500_000 })));
+      }
+      await waitFor(async () => (await count(tdb.db, 'bptf_listings')) - before >= 20_000, 'the burst written', 20_000);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const newSpace = Number(/^tributary_process_nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(metrics)?.[1]);
+      expect(newSpace).toBeGreaterThan(0);
+      expect(newSpace).toBeLessThanOrEqual(4 * 1024 * 1024);
     } finally {
       daemon.child.kill('SIGKILL');
     }

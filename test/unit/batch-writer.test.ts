@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
-import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
+import { BufferBudget, EVENT_OVERHEAD_BYTES } from '../../src/core/writer/buffer-budget.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 type Row = { k: string; v: number };
@@ -134,7 +134,8 @@ describe('BatchWriter', () => {
   });
 
   it('bounds memory in bytes too (BUFFER_MAX_BYTES): whichever limit comes first sends rows on, and written rows free their bytes', async () => {
-    const budget = new BufferBudget(1_000, 1_000);
+    const held = 10 * (100 + EVENT_OVERHEAD_BYTES); // ten rows: their payloads and what holding each costs
+    const budget = new BufferBudget(1_000, held);
     const written: Row[] = [];
     const { w, overflow } = makeWriter({
       budget,
@@ -144,7 +145,7 @@ describe('BatchWriter', () => {
     });
     w.add(Array.from({ length: 20 }, (_, i) => ({ k: `k${i}`, v: 100 }))); // 20 rows of 100 bytes
     expect(w.held).toBe(10); // the byte limit, long before the event limit
-    expect(budget.heldBytes).toBe(1_000);
+    expect(budget.heldBytes).toBe(held);
     expect(overflow).toHaveLength(10);
     await w.whenIdle();
     expect(written).toHaveLength(10);

@@ -1,31 +1,27 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { BufferBudget } from './buffer-budget.js';
 
 /** How often external memory is looked at (ms); a look is a few microseconds. */
 const CHECK_EVERY_MS = 250;
 /** External memory allowed to build up past what the last collection left, before asking for one (bytes). */
-const SLACK_BYTES = 16 * 1024 * 1024;
-/** Only while the buffer holds at least this share of BUFFER_MAX_BYTES: a backlog. */
-const FROM_SHARE_OF_BUDGET = 0.25;
+const SLACK_BYTES = 8 * 1024 * 1024;
 
 type Gc = (options: { type: 'major'; execution: 'async' }) => Promise<void>;
 
 /**
- * Frames arrive as Buffers, whose bytes live outside V8's heap. Those that outlive a young-generation
- * collection (frames held in the buffer for a second or more, as in a backlog) are freed only by a
- * full collection, and V8 starts one for external memory only once it has grown 64 MB past what the
- * last one left: up to 64 MB of frames already written or spooled stay resident on top of the
- * BUFFER_MAX_BYTES of live ones. Measured with the firehose bench and a 100 000-event backlog:
- * external memory peaked at 141 MB, of which 76 MB was live.
+ * Frames arrive as Buffers, whose bytes live outside V8's heap. A frame's rows wait for their batch
+ * (up to BATCH_MAX_WAIT_MS; seconds in a backlog), which outlives the daemon's small young
+ * generation (young-generation.ts): the frame's Buffer object is promoted, and its bytes are then
+ * freed only by a full collection. V8 starts one for external memory only once it has grown 64 MB
+ * past what the last one left, so up to 64 MB of frames already written or spooled stayed resident
+ * on top of the BUFFER_MAX_BYTES of live ones. Measured with the firehose bench and a 100 000-event
+ * backlog: external memory peaked at 141 MB, of which 76 MB was live.
  *
- * While the buffer holds a backlog, this asks for a full collection (concurrent marking, off the
- * event loop) once external memory is SLACK_BYTES past what the last one left. Without a backlog
- * frames die young and the young-generation collections free them; it then does nothing, and
- * costs no CPU (each full collection in a backlog costs a few milliseconds).
+ * This asks for a full collection (concurrent marking, off the event loop; a few milliseconds of
+ * CPU) once external memory is SLACK_BYTES past what the last one left: at most a few a second at
+ * the firehose's rate, one every few minutes at the real one.
  */
 export class ExternalMemoryCollector {
-  readonly #budget: BufferBudget;
   readonly #gc: Gc;
   readonly #external: () => number;
   #timer: NodeJS.Timeout | undefined;
@@ -34,8 +30,7 @@ export class ExternalMemoryCollector {
   /** Collections asked for so far. */
   collections = 0;
 
-  constructor(budget: BufferBudget, opts: { gc?: Gc; externalBytes?: () => number } = {}) {
-    this.#budget = budget;
+  constructor(opts: { gc?: Gc; externalBytes?: () => number } = {}) {
     this.#external = opts.externalBytes ?? (() => getHeapStatistics().external_memory);
     this.#gc = opts.gc ?? exposeGc();
     this.#floor = this.#external();
@@ -56,7 +51,6 @@ export class ExternalMemoryCollector {
     // Lower after frames died young and were freed without a full collection: the floor follows.
     if (external < this.#floor) this.#floor = external;
     if (external - this.#floor < SLACK_BYTES) return;
-    if (this.#budget.heldBytes < this.#budget.maxBytes * FROM_SHARE_OF_BUDGET) return;
     this.#collecting = true;
     this.collections++;
     void this.#gc({ type: 'major', execution: 'async' }).finally(() => {
