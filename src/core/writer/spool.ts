@@ -17,6 +17,14 @@ import type { Logger } from '../../logger.js';
  * costs nothing.
  */
 
+/**
+ * Rows are written in chunks of about this many characters: each write flattens its chunk into one
+ * string and copies it into a Buffer of the same size outside V8's heap. Chunks of 64 KiB instead of
+ * 1 MiB: firehose bench with a 100 000-event backlog, peak RSS 196-201 MB in three runs instead of
+ * 197-211, the same events/s (a write system call per 64 KiB costs nothing next to the encoding).
+ */
+const CHUNK_CHARS = 64 * 1024;
+
 /** Seal a segment at this size (bytes): bounds what one replay loads into memory. */
 export const SEGMENT_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -156,7 +164,7 @@ export class Spool<T> {
       chunk += line;
       chunkRows.push(row);
       chunkBytes += size;
-      if (chunk.length >= 1024 * 1024) flush();
+      if (chunk.length >= CHUNK_CHARS) flush();
     }
     flush();
     if (full.length > 0) drops.push({ rows: full, reason: 'spool_full' });
