@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
  *
  * Set at run time, as the first thing main.ts imports, so it holds whichever way the daemon is
  * started (`npm start`, `node dist/src/main.js`, the image): V8 reads this flag each time it would
- * grow the young generation. A V8 that does not know it ignores it with a warning.
+ * grow the young generation. A V8 that does not know the flag prints one line to stderr
+ * ("unrecognized flag") and goes on with its default.
  */
 setFlagsFromString('--semi-space-growth-factor=1');
