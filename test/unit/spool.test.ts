@@ -93,6 +93,19 @@ describe('Spool', () => {
     const s = newSpool(dir);
     expect(s.takeOldest()!.rows).toEqual([{ k: 'a', v: 1 }]);
   });
+
+  it('reads back every row of a segment whatever its lines size: lines across read chunks, one line of megabytes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const a = newSpool(dir, 100_000_000);
+    // Lines of 1..4,000 bytes (many straddle a 128 KiB read), then one of 1 MiB in the middle.
+    const rows: Row[] = Array.from({ length: 3_000 }, (_, i) => ({ k: `k${i}`.padEnd(1 + ((i * 7919) % 4_000), '.'), v: i }));
+    rows.splice(1_500, 0, { k: 'big'.padEnd(1024 * 1024, 'x'), v: -1 });
+    expect(a.append(rows)).toEqual([]);
+    a.close();
+    const taken = newSpool(dir, 100_000_000).takeOldest()!;
+    expect(taken.segment.bytes).toBeGreaterThan(6 * 1024 * 1024);
+    expect(taken.rows).toEqual(rows);
+  });
 });
 
 describe('BatchWriter with a spool', () => {
