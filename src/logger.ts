@@ -27,7 +27,14 @@ const REDACT_PATHS = [
   'payload.token',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * Log lines go to stdout, each written before the call returns. pino's default (buffered, flushed
+ * synchronously at exit) never exits once stdout's reader is gone: that last flush retries a broken
+ * pipe forever, and the process hangs at its exit instead of ending. Written synchronously, a broken
+ * pipe is seen at once, and pino then stops logging. A line costs one write system call; the daemon
+ * writes a few a minute.
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: true })): Logger {
   return pino(
     {
       level,
