@@ -236,12 +236,10 @@ export class Spool<T> {
         const n = readSync(fd, buf, filled, size - filled, null);
         filled += n;
         const eof = n === 0;
+        // Whole lines end at `last`; the rest (a line cut by the read) is carried into the next buffer.
         const last = eof ? filled : buf.lastIndexOf(0x0a, filled - 1) + 1;
-        if (last === 0 && !eof) {
-          carry = buf.subarray(0, filled);
-          continue;
-        }
         for (let start = 0; start < last; ) {
+          // Bytes past `filled` are uninitialized: a line break found there is not one.
           let end = buf.indexOf(0x0a, start);
           if (end < 0 || end >= last) end = last;
           if (end > start) {
@@ -254,7 +252,7 @@ export class Spool<T> {
           start = end + 1;
         }
         if (eof) return bad;
-        carry = last < filled ? Buffer.from(buf.subarray(last, filled)) : undefined;
+        carry = last < filled ? buf.subarray(last, filled) : undefined;
       }
     } finally {
       closeSync(fd);
