@@ -20,6 +20,7 @@ import { RateHistory } from './core/status/rate-history.js';
 import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
 import { StatusReporter } from './core/status/status-reporter.js';
+import { touchStatusRow } from './core/status/ingest-status-store.js';
 import { feedSnapshot } from './core/status/status-snapshot.js';
 import type { BatchWriter } from './core/writer/batch-writer.js';
 import { WriterPool } from './core/writer/writer-pool.js';
@@ -29,6 +30,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 
 /** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Longest wait (ms) between two writes while the database refuses them (read-only, privileges …). */
+const REFUSING_RETRY_MAX_MS = 10_000;
 /** How often (ms) the database is probed for tributary_database_up and /readyz. */
 const DATABASE_PROBE_MS = 5_000;
 /** Longest wait (ms) between two attempts to apply migrations while the database is unreachable. */
@@ -67,7 +70,18 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
   checkFeedDefinitions(feeds);
   const metrics = createMetrics();
   const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
-  const writers = new WriterPool({ ...config, metrics, logger: logger.child({ component: 'writer' }), schemaReady: () => migrated });
+  const writers = new WriterPool({
+    ...config,
+    metrics,
+    logger: logger.child({ component: 'writer' }),
+    schemaReady: () => migrated,
+    // A database that refuses writes is asked again at the reconnect backoff, capped so that writes
+    // resume within REFUSING_RETRY_MAX_MS of an operator's fix.
+    refusingRetry: { baseMs: config.reconnect.baseMs, maxMs: Math.min(config.reconnect.maxMs, REFUSING_RETRY_MAX_MS) },
+    canary: async () => {
+      if (database) await touchStatusRow(database.db, config.instanceId);
+    },
+  });
   const plans = feeds.flatMap((def) => {
     const plan = def.plan(config);
     return plan ? [{ def, plan }] : [];
@@ -93,6 +107,8 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       writesFailing: () => writers.failing,
       bufferedEvents: () => writers.budget.held,
       dropping: () => writers.dropping,
+      refusal: () => writers.refusal,
+      spool: () => ({ bytes: writers.spoolBytes, oldestSeconds: writers.spoolOldestSeconds }),
       statuses: () => statuses.values(),
       metrics,
     });

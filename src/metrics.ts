@@ -94,6 +94,17 @@ export function createMetrics() {
       help: '1 when the last database probe succeeded.',
       registers: [registry],
     }),
+    databaseRefusing: new Gauge({
+      name: 'tributary_database_refusing',
+      help: '1 while the database refuses writes with this SQLSTATE (read-only, privilege, a table or column gone, authentication): events are held, never rejected.',
+      labelNames: ['sqlstate'] as const,
+      registers: [registry],
+    }),
+    spoolOldestSeconds: new Gauge({
+      name: 'tributary_spool_oldest_seconds',
+      help: 'Age of the oldest event waiting in the on-disk spool (seconds; 0 when the spool is empty).',
+      registers: [registry],
+    }),
     rowsPurged: new Counter({
       name: 'tributary_rows_purged_total',
       help: 'Rows removed by retention (e.g. bptf_listings tombstones older than TOMBSTONE_RETENTION_DAYS), by table.',

@@ -98,6 +98,8 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
   };
 
   let lastDropAt = 0;
+  // The tables whose writes the database refuses now, and why: the source shows `db_refusing` while any is.
+  const refused = new Map<string, string>();
   const byTable = new Map<TableSpec<unknown>, BatchWriter<unknown>>();
   for (const table of def.tables) {
     const writer = deps.writers.create<unknown>(source, {
@@ -117,6 +119,11 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       onDropped: (message) => {
         lastDropAt = Date.now();
         status.noteError(`${table.name}: ${message}`);
+      },
+      onRefusing: (refusal) => {
+        if (refusal) refused.set(table.name, `${table.name}: the database refuses writes (SQLSTATE ${refusal.sqlstate}), events are held: ${refusal.reason}`);
+        else refused.delete(table.name);
+        status.setRefusing(refused.values().next().value ?? null);
       },
       // Lost events outrank a write being retried: the drop stays in last_error for a while.
       onWriteError: (message) => {

@@ -9,7 +9,7 @@ function snapshot(feeds: FeedSnapshot[], openGaps: StatusSnapshot['openGaps'] = 
   return {
     instance: 'host-1',
     generatedAt: new Date(T0).toISOString(),
-    readiness: { ready: false, database: 'down', migrations: 'pending', buffered_events: 5, sources: {} },
+    readiness: { ready: false, database: 'down', migrations: 'pending', buffered_events: 5, spool_bytes: 3 * 1024 * 1024, spool_oldest_s: 42, sources: {} },
     buffer: { events: 5, maxEvents: 100_000, bytes: 2048, maxBytes: 64 * 1024 * 1024 },
     spoolBytes: 3 * 1024 * 1024,
     chart: { bucketMs: 10_000, windowMs: 15 * 60_000 },
@@ -63,7 +63,7 @@ describe('status page', () => {
     expect(html).toContain('<dd>850 ms</dd>');
     expect(html).toContain('<dd>90.0 s ago</dd>');
     expect(html).toContain('5 of 100,000 events · 2.0 KiB of 64.0 MiB');
-    expect(html).toContain('<dd>3.0 MiB</dd>');
+    expect(html).toContain('<dd>3.0 MiB · oldest 42 s</dd>');
   });
 
   it('lists open gaps, and says when there is none or the database cannot tell', () => {

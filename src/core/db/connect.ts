@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../../logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
@@ -50,7 +50,8 @@ export async function connectDatabase(opts: {
   // pg-pool listens for errors only on idle clients; a checked-out client whose connection dies between
   // two queries would emit an unhandled 'error' and crash the process. Its queries fail and are retried.
   pool.on('connect', (client) => client.on('error', (err) => opts.logger.warn({ err }, 'database connection lost')));
-  const db = new Kysely<CoreDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const readOnly = readOnlyReporter(pool, opts.logger);
+  const db = new Kysely<CoreDatabase>({ dialect: new PostgresDialect({ pool: discardingReadOnly(pool, readOnly) }) });
   let closed = false;
   return {
     db,
@@ -63,5 +64,63 @@ export async function connectDatabase(opts: {
       await db.destroy();
       await embedded?.close();
     },
+  };
+}
+
+/** At most one pg_is_in_recovery() question (and its log line) this often (ms) while writes meet 25006. */
+const READ_ONLY_CHECK_MS = 30_000;
+
+/**
+ * Kysely's view of the pool, with one difference: a connection whose server answered 25006 (read-only
+ * transaction) is discarded when released, not reused. After a failover, a pooled connection can
+ * still sit on the demoted server (or go through a proxy that kept it), and every write on it would
+ * fail however long the new primary has been up; a new connection finds the new primary.
+ */
+function discardingReadOnly(pool: pg.Pool, onReadOnly: () => void): PostgresPool {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect();
+      let discard = false;
+      const query = ((...args: Parameters<pg.PoolClient['query']>) => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args);
+        if (!(result instanceof Promise)) return result; // a cursor
+        return result.catch((err: unknown) => {
+          if ((err as { code?: unknown }).code === '25006') {
+            discard = true;
+            onReadOnly();
+          }
+          throw err;
+        });
+      }) as PostgresPoolClient['query'];
+      return {
+        query,
+        release: () => client.release(discard ? new Error('the server is read-only (25006): connection discarded') : undefined),
+      };
+    },
+    end: () => pool.end(),
+  };
+}
+
+/**
+ * Asks a read-only server (on a fresh connection) whether it is in recovery, and logs the answer: a
+ * standby means a failover left us on the old primary or a replica, else the database itself was set
+ * read-only (default_transaction_read_only, a storage quota). At most once every READ_ONLY_CHECK_MS.
+ */
+function readOnlyReporter(pool: pg.Pool, logger: Logger): () => void {
+  let last = 0;
+  return () => {
+    if (Date.now() - last < READ_ONLY_CHECK_MS) return;
+    last = Date.now();
+    pool
+      .query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery')
+      .then((r) =>
+        logger.warn(
+          { in_recovery: r.rows[0]?.recovery },
+          r.rows[0]?.recovery
+            ? 'the database server is a standby in recovery (a failover?): writes wait for a primary'
+            : 'the database is read-only (default_transaction_read_only or a quota): writes wait until it accepts them',
+        ),
+      )
+      .catch((err: unknown) => logger.debug({ err }, 'could not ask the database whether it is in recovery'));
   };
 }

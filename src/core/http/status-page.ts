@@ -41,7 +41,7 @@ function ago(iso: string | null, now: number): string {
 /** Green when events can flow, amber while (re)connecting, red when the upstream refused us. */
 function stateClass(state: string): string {
   if (state === 'connected') return 'ok';
-  if (state === 'auth_failed' || state === 'config_error') return 'bad';
+  if (state === 'auth_failed' || state === 'config_error' || state === 'db_refusing') return 'bad';
   if (state === 'stopped') return 'idle';
   return 'warn';
 }
@@ -101,11 +101,15 @@ export function renderStatusPage(s: StatusSnapshot): string {
   const dropping = r.dropping_events
     ? `<p class="error"><strong>dropping events</strong> ${esc(`${r.dropping_events.writer}: ${r.dropping_events.reason}${r.dropping_events.error ? ` (${r.dropping_events.error})` : ''}`)}</p>`
     : '';
+  const refusing =
+    r.database === 'refusing'
+      ? `<p class="error"><strong>the database refuses writes</strong> ${esc(`SQLSTATE ${r.sqlstate ?? '?'}: ${r.reason ?? ''}`)}. Events are held (memory, then spool) and written when it accepts them again.</p>`
+      : '';
   const summary: Array<[string, string]> = [
-    ['database', r.database],
+    ['database', r.database === 'refusing' ? `refusing writes (SQLSTATE ${r.sqlstate ?? '?'})` : r.database],
     ['migrations', r.migrations],
     ['buffer', `${integer.format(s.buffer.events)} of ${integer.format(s.buffer.maxEvents)} events · ${bytes(s.buffer.bytes)} of ${bytes(s.buffer.maxBytes)}`],
-    ['spool', bytes(s.spoolBytes)],
+    ['spool', s.spoolBytes > 0 ? `${bytes(s.spoolBytes)} · oldest ${integer.format(r.spool_oldest_s)} s` : bytes(s.spoolBytes)],
   ];
   const gaps =
     s.openGaps === undefined
@@ -136,7 +140,7 @@ dt{color:GrayText}dd{margin:0;font-variant-numeric:tabular-nums}
 <body><main>
 <h1>tributary ${overall}</h1>
 <div class="summary">${summary.map(([k, v]) => `<div><dt>${k}</dt><dd>${esc(v)}</dd></div>`).join('')}</div>
-${dropping}${gaps}<div class="feeds">${feeds}</div>
+${refusing}${dropping}${gaps}<div class="feeds">${feeds}</div>
 <footer>instance ${esc(s.instance)} · ${esc(s.generatedAt)} · refreshes every ${STATUS_PAGE_REFRESH_MS / 1000} s · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a></footer>
 </main>
 <script>

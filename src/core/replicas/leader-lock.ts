@@ -9,7 +9,9 @@ import { delay } from '../../util/delay.js';
  * States:
  *   FOLLOWER       no lock; tries pg_try_advisory_lock every pollMs.
  *   LEADER         lock held; a heartbeat query every pollMs checks the session is alive.
- *   LEADER_ADRIFT  the lock connection was lost (the server dropped our lock with the session) but the
+ *   LEADER_ADRIFT  the lock connection was lost (the server dropped our lock with the session), or its
+ *                  server turned out to be in recovery or read-only (a failover: a lock there proves
+ *                  nothing, so it is dropped), but the
  *                  feed keeps running: the upstreams never replay, so a stopped feed loses events for
  *                  good, while idempotent writes make an overlap with a new leader harmless. On
  *                  reconnecting it tries the lock again: acquired -> LEADER; held by another replica
@@ -32,6 +34,8 @@ import { delay } from '../../util/delay.js';
 
 /** Namespace of tributary's advisory locks (first key of the two-int4 form): "trib" in ASCII. */
 const LOCK_NAMESPACE = 0x7472_6962;
+/** True when the session's server cannot take writes: a standby in recovery, or a read-only database. */
+const READ_ONLY_SQL = "SELECT (pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on') AS ro";
 /** LEADER_LEASE_MS's default (ms). */
 export const DEFAULT_LEASE_MS = 15_000;
 
@@ -58,6 +62,8 @@ export class LeaderLock {
   #leading = false;
   /** The lock connection has succeeded once: until then, a failure means the database is unreachable at start. */
   #reached = false;
+  /** A writable server (not in recovery, not read-only) has answered once. */
+  #reachedWritable = false;
   #loop: Promise<void> | undefined;
 
   constructor(options: LeaderLockOptions) {
@@ -100,9 +106,14 @@ export class LeaderLock {
         const client = this.#client ?? (await this.#connect(pollMs));
         this.#reached = true;
         if (signal.aborted) break;
-        if (this.#holding) {
-          await client.query('SELECT 1'); // the heartbeat: renews the lease (query_start)
-        } else {
+        // Advisory locks keep working on a standby, so after a failover the lock alone proves nothing:
+        // a lock session on a server in recovery (or read-only) leads nothing. The same query is the
+        // leader's heartbeat, which renews its lease (query_start).
+        const ro = await client.query<{ ro: boolean }>(READ_ONLY_SQL);
+        if (ro.rows[0]?.ro) {
+          await this.#onReadOnlyServer();
+        } else if (!this.#holding) {
+          this.#reachedWritable = true;
           const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_NAMESPACE, this.#o.lockId]);
           if (r.rows[0]?.ok) {
             this.#holding = true;
@@ -134,6 +145,31 @@ export class LeaderLock {
         client?.end().catch(() => undefined);
       }
       await delay(pollMs, signal);
+    }
+  }
+
+  /**
+   * The lock session sits on a standby or a read-only database: a lock there proves nothing, so it is
+   * dropped (a new session is tried at the next turn, which a failover may route to the new primary).
+   * The feed itself keeps running, as with a lost lock connection: the upstreams never replay, so a
+   * stopped feed would lose events for good, while the writers hold them until a primary accepts
+   * them. Once a writable server answers, the lock settles who leads (the other holds it: step down).
+   * A replica that has never reached a writable server runs the feed as if the database were
+   * unreachable at start.
+   */
+  async #onReadOnlyServer(): Promise<void> {
+    const { logger } = this.#o;
+    const held = this.#holding;
+    this.#holding = false;
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+    if (this.#leading) {
+      if (held) logger.warn('the lock session sits on a database server in recovery or read-only (a failover?): dropped that lock; the feed keeps running until a writable server settles who leads');
+    } else if (!this.#reachedWritable) {
+      this.#leading = true;
+      logger.warn('the database is in recovery or read-only at start: running the feed without its lock until a writable server answers');
+      this.#o.onAcquire();
     }
   }
 

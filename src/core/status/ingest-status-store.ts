@@ -51,3 +51,12 @@ export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly Stat
     )
     .execute();
 }
+
+/**
+ * The writers' canary: a small write every healthy database accepts (it touches this instance's
+ * status rows, or none). It fails where the database refuses writes as a whole: read-only (25006),
+ * privileges revoked, authentication; so an unclassified error that it survives is the row's.
+ */
+export async function touchStatusRow(db: Kysely<CoreDatabase>, instance: string): Promise<void> {
+  await db.updateTable('ingest_status').set({ updated_at: sql<Date>`now()` }).where('instance', '=', instance).execute();
+}

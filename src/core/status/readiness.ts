@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Metrics } from '../../metrics.js';
 import type { CoreDatabase } from '../db/schema.js';
+import type { Refusal } from '../writer/batch-writer.js';
 import type { DropReport } from '../writer/writer-pool.js';
 import type { SourceStatus } from './source-status.js';
 
@@ -15,6 +16,10 @@ export interface ReadinessDeps {
   readonly bufferedEvents: () => number;
   /** The last loss of events while recent: not ready, and the body says why. */
   readonly dropping: () => DropReport | undefined;
+  /** Why the database refuses writes, while it does: not ready, and the body says why. */
+  readonly refusal: () => Refusal | undefined;
+  /** Bytes in the spool, and the age of its oldest event (s). */
+  readonly spool: () => { readonly bytes: number; readonly oldestSeconds: number };
   readonly statuses: () => Iterable<SourceStatus>;
   readonly metrics: Metrics;
 }
@@ -22,14 +27,20 @@ export interface ReadinessDeps {
 /** The body of GET /readyz (and the top of the status page). */
 export interface ReadinessBody {
   readonly ready: boolean;
-  readonly database: 'up' | 'down';
+  /** `refusing`: it answers but refuses writes (read-only, privileges, a table gone): see sqlstate and reason. */
+  readonly database: 'up' | 'down' | 'refusing';
+  readonly sqlstate?: string;
+  readonly reason?: string;
   readonly migrations: 'applied' | 'pending';
   readonly buffered_events: number;
+  readonly spool_bytes: number;
+  /** Age of the oldest event in the spool (s); 0 when it is empty. */
+  readonly spool_oldest_s: number;
   readonly dropping_events?: { readonly writer: string; readonly reason: string; readonly error: string | undefined; readonly at: string };
   readonly sources: Record<string, { readonly state: string; readonly leader: boolean }>;
 }
 
-/** GET /readyz: ready when the database answers, migrations are applied, no write is failing and no event was just dropped. */
+/** GET /readyz: ready when the database answers and accepts writes, migrations are applied, no write is failing and no event was just dropped. */
 export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boolean; body: ReadinessBody }> {
   let lastProbe = { at: 0, ok: false };
   return async () => {
@@ -49,17 +60,23 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boo
     }
     const migrated = deps.migrated();
     const dropping = deps.dropping();
-    const ready = lastProbe.ok && migrated && !deps.writesFailing() && !dropping;
+    const refusal = deps.refusal();
+    const spool = deps.spool();
+    deps.metrics.spoolOldestSeconds.set(spool.oldestSeconds);
+    const ready = lastProbe.ok && migrated && !deps.writesFailing() && !dropping && !refusal;
     deps.metrics.ready.set(ready ? 1 : 0);
     return {
       ready,
       body: {
         ready,
-        database: lastProbe.ok ? 'up' : 'down',
+        database: refusal ? 'refusing' : lastProbe.ok ? 'up' : 'down',
+        ...(refusal && { sqlstate: refusal.sqlstate, reason: refusal.reason }),
         migrations: migrated ? 'applied' : 'pending',
         buffered_events: deps.bufferedEvents(),
+        spool_bytes: spool.bytes,
+        spool_oldest_s: spool.oldestSeconds,
         ...(dropping && { dropping_events: { writer: dropping.writer, reason: dropping.reason, error: dropping.error, at: dropping.at.toISOString() } }),
-        sources: Object.fromEntries([...deps.statuses()].map((s) => [s.source, { state: s.state, leader: s.isLeader }])),
+        sources: Object.fromEntries([...deps.statuses()].map((s) => [s.source, { state: s.reportedState, leader: s.isLeader }])),
       },
     };
   };

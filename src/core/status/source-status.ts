@@ -17,6 +17,8 @@ export class SourceStatus {
   eventsWritten = 0;
   reconnects = 0;
   lastError: string | null = null;
+  /** While the database refuses this source's writes: why (SQLSTATE and message); else null. */
+  dbRefusing: string | null = null;
   /** Commit time minus event time of the last event written (ms); null before the first. */
   lastLagMs: number | null = null;
   /** Told of leadership, of every socket frame and of every working connection that ends (ingest_gaps). */
@@ -38,6 +40,22 @@ export class SourceStatus {
     else this.connectedSince = null;
     if (error !== undefined) this.lastError = error.slice(0, 500);
     for (const s of CONNECTION_STATES) this.metrics.connectionState.set({ source: this.source, state: s }, s === state ? 1 : 0);
+  }
+
+  /**
+   * The state ingest_status, /readyz and the status page show: `db_refusing` while the database
+   * refuses this source's writes (the socket may be fine: events are held), else the connection's.
+   */
+  get reportedState(): string {
+    return this.dbRefusing !== null ? 'db_refusing' : this.state;
+  }
+
+  /** The database refuses this source's writes (a message), or accepts them again (null). */
+  setRefusing(message: string | null): void {
+    const before = this.dbRefusing;
+    this.dbRefusing = message;
+    if (message !== null) this.noteError(message);
+    else if (before !== null && this.lastError === before.slice(0, 500)) this.lastError = null; // its cause is gone
   }
 
   /** The latest error that is not a connection state change (e.g. events dropped): ingest_status.last_error. */
@@ -79,7 +97,7 @@ export class SourceStatus {
     return {
       source: this.source,
       instance,
-      state: this.state,
+      state: this.reportedState,
       isLeader: this.isLeader,
       connectedSince: this.connectedSince,
       lastMessageAt: this.lastMessageAt,

@@ -37,7 +37,7 @@ export interface StatusSnapshot {
 export function feedSnapshot(s: SourceStatus, history: RateHistory, now = Date.now()): FeedSnapshot {
   return {
     source: s.source,
-    state: s.state,
+    state: s.reportedState,
     leader: s.isLeader,
     connectedSince: s.connectedSince?.toISOString() ?? null,
     lastEventAt: s.lastEventAt?.toISOString() ?? null,

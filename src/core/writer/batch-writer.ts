@@ -14,26 +14,33 @@
  *
  * What happens to a batch (in any state):
  *   written             its rows' budget is released, onWritten is called, the next batch may start.
- *   retryable failure   (database down, connection cut, timeout: see classifyPgError) it keeps its slot
- *                       and is retried with exponential backoff + full jitter (retry.baseMs..retry.maxMs)
+ *   transient failure   (database down, connection cut, timeout, cancel: see classifyWriteError) it keeps
+ *                       its slot and is retried with exponential backoff + full jitter (retry.baseMs..retry.maxMs)
  *                       until written, or until a drain's deadline passes (then its rows are abandoned as above).
- *   bad data            the batch is split in halves until each offending row is alone; that row goes to
+ *   database refusing   (read-only, a privilege or a table gone, authentication) the rows are not at fault:
+ *                       held like a transient failure, retried forever at refusingRetry's backoff, and
+ *                       reported (onRefusing, an error line at most every REFUSING_LOG_MS) until a write passes.
+ *   the row's fault     (a data exception, an integrity or program limit, an event the client cannot encode)
+ *                       the batch is split in halves until each offending row is alone; that row goes to
  *                       onBadRow (it becomes an ingest_rejects row), the rest is written.
+ *   unclassified        a canary write decides: it fails too, the database is refusing; it passes, the row is.
  *
  * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS and BUFFER_MAX_BYTES over all writers). Rows that do not
  * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
- * which counts and logs them. While writes fail, rows held for more than spillAfterMs (1 s) are put
- * on disk as well (buffered ones move there, batches in flight get a copy), so a crash during an
- * outage loses at most about a second of events. While running, with memory below half full and the last write
- * successful, the oldest spool segment is loaded and its rows are written like any others; the
- * segment is deleted once all of them are committed.
+ * which counts and logs them. While writes fail, or a write has gone unanswered for spillAfterMs (a
+ * database that hangs), rows held for more than spillAfterMs (1 s) are put on disk as well (buffered
+ * ones move there, batches in flight get a copy), so a crash during an outage loses at most about a
+ * second of events; rows the spool cannot take then stay in memory, which still has room for them.
+ * While running, with memory below half full and writes succeeding, the oldest spool segment is
+ * loaded and its rows are written like any others; the segment is deleted once all of them are
+ * committed, and put back for a later replay when any of them goes back to disk.
  *
  * Inside a batch, rows with the same key are collapsed with `merge` (one Postgres upsert statement
  * cannot touch one row twice) and sorted by key (concurrent batches locking rows in different orders
  * could deadlock). Correctness never depends on batch order: the SQL itself only lets newer data win.
  */
 import PQueue from 'p-queue';
-import { classifyPgError } from '../db/pg-errors.js';
+import { classifyWriteError, type ClassifiedError } from '../db/pg-errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { backoffDelay } from '../../util/backoff.js';
@@ -51,6 +58,16 @@ export interface BatchWriterOptions<T> {
   readonly maxInFlight?: number;
   /** Backoff between retries of a failed batch (ms). */
   readonly retry: { readonly baseMs: number; readonly maxMs: number };
+  /** Backoff between retries while the database refuses writes (ms; default `retry`). */
+  readonly refusingRetry?: { readonly baseMs: number; readonly maxMs: number };
+  /**
+   * A small write every healthy database accepts: asked after an error whose scope is unknown. It
+   * fails too: the database is refusing and the rows are held; it passes: the row is at fault.
+   * Without one, such an error is the row's.
+   */
+  readonly canary?: () => Promise<void>;
+  /** The database started refusing this writer's writes (a Refusal), or accepts them again (undefined). */
+  readonly onRefusing?: (refusal: Refusal | undefined) => void;
   readonly budget: BufferBudget;
   readonly collapse?: { key(row: T): string; merge(older: T, newer: T): T };
   /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
@@ -76,10 +93,22 @@ export interface BatchWriterOptions<T> {
 
 type State = 'running' | 'draining' | 'stopped';
 
+/** Why the database refuses writes, since when. */
+export interface Refusal {
+  readonly sqlstate: string;
+  readonly reason: string;
+  readonly since: Date;
+}
+
+/** At most one error line this often (ms) while the database refuses writes. */
+const REFUSING_LOG_MS = 30_000;
+
 /** While writes fail, rows held in memory only for longer than this (ms) are put on disk: what a crash can lose. */
 const SPILL_AFTER_MS = 1_000;
 /** How often (ms) that is checked while writes fail. */
 const SPILL_CHECK_MS = 250;
+/** After the spool refused rows (disk full, permissions), spilling is tried again this much later (ms). */
+const SPOOL_RETRY_MS = 5_000;
 
 /** A spool segment being replayed: deleted once `outstanding` reaches 0, kept if any of its rows is abandoned. */
 interface Replay {
@@ -113,6 +142,10 @@ export class BatchWriter<T> {
   /** Batches whose rows already have a copy in the spool (made while they were retrying). */
   readonly #copied = new WeakSet<T[]>();
   #spillTimer: NodeJS.Timeout | undefined;
+  #refusal: Refusal | undefined;
+  #refusingLoggedAt = 0;
+  /** When the spool last refused rows this writer tried to spill (ms): they stay in memory a while. */
+  #spoolRefusedAt = 0;
 
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
@@ -136,6 +169,18 @@ export class BatchWriter<T> {
   /** True while at least one write has failed and not yet succeeded since. */
   get failing(): boolean {
     return this.#consecutiveFailures > 0;
+  }
+
+  /** Why the database refuses this writer's writes, while it does. */
+  get refusal(): Refusal | undefined {
+    return this.#refusal;
+  }
+
+  /** True while a batch has been in flight for longer than spillAfterMs: the database does not answer. */
+  #stalled(now = Date.now()): boolean {
+    const cutoff = now - (this.#o.spillAfterMs ?? SPILL_AFTER_MS);
+    for (const { since } of this.#inFlight.values()) if (since <= cutoff) return true;
+    return false;
   }
 
   add(rows: readonly T[]): void {
@@ -230,7 +275,7 @@ export class BatchWriter<T> {
   /** Load the oldest spool segment when memory is below half full and writes are succeeding. */
   #maybeReplay(): void {
     const spool = this.#o.spool;
-    if (!spool || this.#replaying || this.#state !== 'running' || this.#consecutiveFailures > 0) return;
+    if (!spool || this.#replaying || this.#state !== 'running' || this.#consecutiveFailures > 0 || this.#stalled()) return;
     if (!this.#o.budget.roomToReplay || spool.isEmpty) return;
     const taken = spool.takeOldest();
     if (!taken) return;
@@ -279,8 +324,11 @@ export class BatchWriter<T> {
       const r = origins[i];
       if (!r) fresh.push(row);
       else if (!r.abandoned) {
+        // The segment goes back for a later replay, and the next replay may start: without clearing
+        // the mark, nothing would replay again until a restart.
         r.abandoned = true;
         this.#o.spool?.release(r.segment);
+        if (this.#replaying === r) this.#replaying = undefined;
       }
     });
     if (fresh.length === 0 || onDiskAlready) return 0;
@@ -308,6 +356,7 @@ export class BatchWriter<T> {
 
   async #runBatch(batch: T[], origins: Array<Replay | undefined>, bytes: number): Promise<void> {
     this.#inFlight.set(batch, { origins, since: Date.now() });
+    this.#armSpill(); // a write that goes unanswered is an outage too
     try {
       const rows = this.#collapse(batch);
       const refused: T[] = [];
@@ -369,30 +418,68 @@ export class BatchWriter<T> {
           this.#o.logger.info({ failures: this.#consecutiveFailures }, 'writes recovered');
         }
         this.#consecutiveFailures = 0;
-        clearInterval(this.#spillTimer);
-        this.#spillTimer = undefined;
+        this.#setRefusal(undefined);
         return 'ok';
       } catch (error) {
-        if (classifyPgError(error) === 'bad_row') return { error };
+        const verdict = await this.#scope(error);
+        if (verdict.scope === 'row') return { error };
         this.#consecutiveFailures++;
         this.#armSpill();
+        const message = errorMessage(error);
         // Once per outage: a retry every few seconds must not hide a later, worse error (events dropped).
-        if (this.#consecutiveFailures === 1) this.#o.onWriteError?.((error as Error).message ?? String(error));
+        if (this.#consecutiveFailures === 1) this.#o.onWriteError?.(message);
         this.#o.metrics.writeFailures.inc({ writer: this.#o.name });
-        const wait = backoffDelay(attempt, this.#o.retry.baseMs, this.#o.retry.maxMs);
-        // Log the first failure and then every tenth, so an outage is visible but does not flood.
-        if (this.#consecutiveFailures === 1 || this.#consecutiveFailures % 10 === 0) {
-          this.#o.logger.warn(
-            { err: error, rows: rows.length, attempt, retry_in_ms: wait, held: this.held },
-            'batch write failed; retrying',
-          );
+        const refusing = verdict.scope === 'refusing';
+        const backoff = refusing ? (this.#o.refusingRetry ?? this.#o.retry) : this.#o.retry;
+        const wait = backoffDelay(attempt, backoff.baseMs, backoff.maxMs);
+        if (refusing) {
+          this.#setRefusal({ sqlstate: verdict.sqlstate ?? 'unknown', reason: message, since: this.#refusal?.since ?? new Date() });
+          if (Date.now() - this.#refusingLoggedAt >= REFUSING_LOG_MS) {
+            this.#refusingLoggedAt = Date.now();
+            this.#o.logger.error(
+              { sqlstate: verdict.sqlstate, error: message, held: this.held, spooled_bytes: this.#o.spool?.bytes ?? 0, retry_in_ms: wait },
+              'the database refuses writes: holding every event (memory, then spool) and retrying until it accepts them',
+            );
+          }
+        } else if (this.#consecutiveFailures === 1 || this.#consecutiveFailures % 10 === 0) {
+          // The first failure and then every tenth, so an outage is visible but does not flood.
+          this.#o.logger.warn({ err: error, rows: rows.length, attempt, retry_in_ms: wait, held: this.held }, 'batch write failed; retrying');
         }
         await delay(wait, this.#hardStop.signal);
       }
     }
   }
 
-  /** While writes fail, check every SPILL_CHECK_MS for rows held in memory only for too long. */
+  /** Whose fault a write error is; an unclassified one is decided by the canary. */
+  async #scope(error: unknown): Promise<ClassifiedError> {
+    const c = classifyWriteError(error);
+    if (c.scope !== 'unknown') return c;
+    if (!this.#o.canary) return { ...c, scope: 'row' };
+    try {
+      await this.#o.canary();
+      return { ...c, scope: 'row' };
+    } catch (canaryError) {
+      const cc = classifyWriteError(canaryError);
+      // The canary could not reach the database at all: an outage, not a verdict.
+      if (cc.scope === 'transient') return cc;
+      return { scope: 'refusing', sqlstate: c.sqlstate ?? cc.sqlstate };
+    }
+  }
+
+  #setRefusal(refusal: Refusal | undefined): void {
+    const before = this.#refusal;
+    this.#refusal = refusal;
+    if (!refusal && before) {
+      this.#refusingLoggedAt = 0;
+      this.#o.logger.info({ sqlstate: before.sqlstate, refused_for_s: Math.round((Date.now() - before.since.getTime()) / 1000) }, 'the database accepts writes again');
+    }
+    if (before?.sqlstate !== refusal?.sqlstate || before?.reason !== refusal?.reason) this.#o.onRefusing?.(refusal);
+  }
+
+  /**
+   * While writes fail or one goes unanswered, check every SPILL_CHECK_MS for rows held in memory
+   * only for too long. Armed when a batch starts too: a database that hangs fails nothing.
+   */
   #armSpill(): void {
     if (this.#spillTimer || !this.#o.spool || this.#state !== 'running') return;
     this.#spillTimer = setInterval(() => this.#spill(), SPILL_CHECK_MS);
@@ -400,29 +487,65 @@ export class BatchWriter<T> {
   }
 
   /**
-   * During an outage, keep what a crash would lose small: buffered rows older than spillAfterMs move
-   * to the spool (and leave memory), and batches retrying for that long get a copy there (they stay
-   * in flight: the first write that passes ends the outage; the copy is written again on replay,
-   * which the idempotent writes make harmless).
+   * During an outage (writes failing, or one unanswered for spillAfterMs), keep what a crash would
+   * lose small: buffered rows older than spillAfterMs move to the spool (and leave memory), and
+   * batches in flight for that long get a copy there (they stay in flight: the first write that
+   * passes ends the outage; the copy is written again on replay, which the idempotent writes make
+   * harmless). Rows the spool cannot take stay where they are: memory had room for them, so they are
+   * not lost, and nothing is counted dropped; the next check tries again.
    */
   #spill(): void {
     const spool = this.#o.spool;
-    if (!spool || this.#consecutiveFailures === 0 || this.#state !== 'running') return;
-    const cutoff = Date.now() - (this.#o.spillAfterMs ?? SPILL_AFTER_MS);
-    if (this.#pending.length > 0 && (this.#arrivals[0] ?? Infinity) <= cutoff) {
+    if (!spool || this.#state !== 'running') return;
+    const now = Date.now();
+    if (this.#consecutiveFailures === 0 && !this.#stalled(now)) {
+      if (this.#inFlight.size === 0) {
+        clearInterval(this.#spillTimer);
+        this.#spillTimer = undefined;
+      }
+      return;
+    }
+    const cutoff = now - (this.#o.spillAfterMs ?? SPILL_AFTER_MS);
+    const spoolRetry = now - this.#spoolRefusedAt >= SPOOL_RETRY_MS;
+    if (spoolRetry && this.#pending.length > 0 && (this.#arrivals[0] ?? Infinity) <= cutoff) {
       const rows = this.#pending.splice(0);
       const origins = this.#origins.splice(0);
-      this.#arrivals = [];
-      this.#o.budget.release(rows.length, sum(this.#sizes.splice(0)));
+      const arrivals = this.#arrivals.splice(0);
+      const sizes = this.#sizes.splice(0);
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#abandon(rows, origins);
+      // Rows of a replayed segment are on disk already: their segment goes back (see #abandon).
+      const fresh: number[] = [];
+      rows.forEach((_, i) => (origins[i] === undefined ? fresh.push(i) : undefined));
+      this.#abandon(
+        rows.filter((_, i) => origins[i] !== undefined),
+        origins.filter((o) => o !== undefined),
+      );
+      const kept = new Set<T>();
+      for (const d of spool.append(fresh.map((i) => rows[i] as T))) for (const row of d.rows) kept.add(row);
+      if (kept.size > 0) this.#spoolRefusedAt = now;
+      let released = 0;
+      let releasedBytes = 0;
+      rows.forEach((row, i) => {
+        if (kept.has(row)) {
+          this.#pending.push(row);
+          this.#origins.push(undefined);
+          this.#arrivals.push(arrivals[i] as number);
+          this.#sizes.push(sizes[i] as number);
+        } else {
+          released++;
+          releasedBytes += sizes[i] as number;
+        }
+      });
+      this.#o.budget.release(released, releasedBytes);
+      this.#armTimer();
     }
     for (const [batch, { origins, since }] of this.#inFlight) {
-      if (since > cutoff || this.#copied.has(batch)) continue;
-      this.#copied.add(batch);
+      if (!spoolRetry || since > cutoff || this.#copied.has(batch)) continue;
       const fresh = batch.filter((_, i) => origins[i] === undefined);
-      for (const d of fresh.length > 0 ? spool.append(fresh) : []) this.#o.onOverflow(d.rows, d.reason, d.error);
+      // A copy the spool refused is tried again at the next check; the rows are in memory meanwhile.
+      if (fresh.length === 0 || spool.append(fresh).length === 0) this.#copied.add(batch);
+      else this.#spoolRefusedAt = now;
     }
     this.#gauge();
   }
@@ -443,6 +566,10 @@ export class BatchWriter<T> {
   #gauge(): void {
     this.#o.metrics.bufferEvents.set({ writer: this.#o.name }, this.held);
   }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function sum(xs: readonly number[]): number {

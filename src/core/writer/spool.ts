@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
 
@@ -49,6 +49,8 @@ export interface SpoolDrop<T> {
 export interface SpoolSegment {
   readonly path: string;
   readonly bytes: number;
+  /** When its first row was written (ms since the epoch): the age of its oldest event. */
+  readonly createdAt: number;
 }
 
 /** The total bytes of every spool, shared so SPOOL_MAX_BYTES bounds them together. */
@@ -63,7 +65,9 @@ export class Spool<T> {
   readonly #logger: Logger;
   /** Sealed segments waiting for replay, oldest first. */
   readonly #sealed: SpoolSegment[] = [];
-  #open: { path: string; fd: number; bytes: number; dirty: boolean } | undefined;
+  #open: { path: string; fd: number; bytes: number; dirty: boolean; createdAt: number } | undefined;
+  /** Segments taken for replay and not yet acknowledged: still on disk, still waiting. */
+  readonly #taken = new Set<SpoolSegment>();
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #onChange: () => void = () => {};
@@ -95,13 +99,15 @@ export class Spool<T> {
       .sort();
     for (const name of names) {
       const path = join(this.#dir, name);
-      const bytes = statSync(path).size;
+      const stat = statSync(path);
+      const bytes = stat.size;
       this.#seq = Math.max(this.#seq, Number.parseInt(name, 10));
       if (bytes === 0) {
         unlinkSync(path);
         continue;
       }
-      this.#sealed.push({ path, bytes });
+      // Birth time where the file system keeps it; else the last write, which can only be younger.
+      this.#sealed.push({ path, bytes, createdAt: stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs });
       this.#budget.bytes += bytes;
     }
     if (this.#sealed.length > 0) {
@@ -114,6 +120,14 @@ export class Spool<T> {
   /** Bytes on disk in this spool. */
   get bytes(): number {
     return this.#sealed.reduce((a, s) => a + s.bytes, 0) + (this.#open?.bytes ?? 0);
+  }
+
+  /** When the oldest event still waiting here was written (ms since the epoch); undefined when empty. */
+  get oldestAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const s of [...this.#sealed, ...this.#taken]) if (oldest === undefined || s.createdAt < oldest) oldest = s.createdAt;
+    if (this.#open && this.#open.bytes > 0 && (oldest === undefined || this.#open.createdAt < oldest)) oldest = this.#open.createdAt;
+    return oldest;
   }
 
   get isEmpty(): boolean {
@@ -180,12 +194,14 @@ export class Spool<T> {
     if (this.#sealed.length === 0) this.#seal();
     const segment = this.#sealed.shift();
     if (!segment) return undefined;
+    this.#taken.add(segment);
     const rows: T[] = [];
     let bad = 0;
     try {
       bad = this.#readLines(segment.path, rows);
     } catch (err) {
       this.#logger.error({ err, path: segment.path }, 'cannot read a spool segment; skipping it');
+      this.#taken.delete(segment);
       this.#budget.bytes -= segment.bytes;
       return undefined;
     }
@@ -195,6 +211,7 @@ export class Spool<T> {
 
   /** Every row of `segment` is committed: delete it. */
   ack(segment: SpoolSegment): void {
+    this.#taken.delete(segment);
     try {
       unlinkSync(segment.path);
     } catch (err) {
@@ -206,6 +223,7 @@ export class Spool<T> {
 
   /** A replayed segment could not be written (shutdown): keep it for the next run. */
   release(segment: SpoolSegment): void {
+    this.#taken.delete(segment);
     this.#sealed.unshift(segment);
   }
 
@@ -259,23 +277,39 @@ export class Spool<T> {
     }
   }
 
-  /** Write a chunk of whole lines; returns the error's text when the disk refused it (nothing thrown). */
+  /**
+   * Write a chunk of whole lines; returns the error's text when the disk refused it (nothing thrown).
+   * All or nothing: a refused chunk's rows are counted dropped by the caller, so any part of it that
+   * reached the disk is cut off again (a torn last line would otherwise be skipped at replay, a loss
+   * nobody counted). A short write (the disk filling up) is continued, and its error then met.
+   */
   #write(chunk: string): string | undefined {
+    let start = -1;
     try {
       if (!this.#open) {
         this.#seq++;
         const path = join(this.#dir, `${String(this.#seq).padStart(12, '0')}.ndjson`);
-        this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false };
+        this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false, createdAt: Date.now() };
       }
       const buf = Buffer.from(chunk);
-      writeSync(this.#open.fd, buf);
+      start = this.#open.bytes;
+      for (let done = 0; done < buf.length; ) {
+        const n = writeSync(this.#open.fd, buf, done);
+        if (n <= 0) throw Object.assign(new Error('the disk accepted no bytes'), { code: 'EIO' });
+        done += n;
+      }
       this.#open.bytes += buf.length;
       this.#open.dirty = true;
       if (this.#open.bytes >= SEGMENT_MAX_BYTES) this.#seal();
       return undefined;
     } catch (err) {
-      // Part of the chunk may be on disk: its torn last line is skipped at replay, and a whole line
-      // that made it is written twice at worst (writes are idempotent). Start a new segment next time.
+      if (this.#open && start >= 0) {
+        try {
+          ftruncateSync(this.#open.fd, start);
+        } catch {
+          // The file is unusable: a torn line is skipped at replay (and counted there as unreadable).
+        }
+      }
       this.#abandonOpen();
       const e = err as NodeJS.ErrnoException;
       return `${e.code ?? e.name}: ${e.message}`;
@@ -292,7 +326,7 @@ export class Spool<T> {
     } catch {
       // Already unusable.
     }
-    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes });
+    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes, createdAt: open.createdAt });
   }
 
   #sync(): void {
@@ -312,7 +346,7 @@ export class Spool<T> {
     this.#sync();
     closeSync(open.fd);
     this.#open = undefined;
-    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes });
+    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes, createdAt: open.createdAt });
     else unlinkSync(open.path);
   }
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { MigrationsPendingError } from '../db/migrate.js';
-import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
+import { BatchWriter, type BatchWriterOptions, type Refusal } from './batch-writer.js';
 import { BufferBudget } from './buffer-budget.js';
 import { Spool, SpoolBudget, type DropReason } from './spool.js';
 
@@ -25,10 +25,14 @@ export interface WriterPoolOptions {
   readonly logger: Logger;
   /** False until the migrations are applied: every write is retried meanwhile (MigrationsPendingError). */
   readonly schemaReady: () => boolean;
+  /** Backoff while the database refuses writes (ms): the reconnect backoff. */
+  readonly refusingRetry?: { readonly baseMs: number; readonly maxMs: number };
+  /** A small write every healthy database accepts (see BatchWriterOptions.canary). */
+  readonly canary?: () => Promise<void>;
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
-export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'onWriteError' | 'maxInFlight' | 'sizeOf'> & {
+export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'onWriteError' | 'onRefusing' | 'maxInFlight' | 'sizeOf'> & {
   /** A row as one line of JSON for the spool (default JSON.stringify). */
   readonly encode?: (row: T) => string;
   /** Bytes [start, end) of a spool segment back as a row (default JSON.parse). */
@@ -55,8 +59,11 @@ export class WriterPool {
   readonly budget: BufferBudget;
   readonly #spoolBudget: SpoolBudget;
   readonly #o: WriterPoolOptions;
-  readonly #writers: Array<{ readonly failing: boolean }> = [];
+  readonly #writers: Array<Pick<BatchWriter<unknown>, 'name' | 'failing' | 'refusal'>> = [];
   #lastDrop: DropReport | undefined;
+  readonly #spools: Array<Spool<unknown>> = [];
+  /** Every SQLSTATE the refusing gauge has shown: set back to 0 when no writer is refused with it. */
+  readonly #refusedStates = new Set<string>();
 
   constructor(options: WriterPoolOptions) {
     this.#o = options;
@@ -69,9 +76,34 @@ export class WriterPool {
     return this.#spoolBudget.bytes;
   }
 
+  /** Age of the oldest event waiting in any spool (s); 0 when every spool is empty. */
+  get spoolOldestSeconds(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const spool of this.#spools) oldest = Math.min(oldest, spool.oldestAt ?? Number.POSITIVE_INFINITY);
+    return Number.isFinite(oldest) ? Math.max(0, Math.round((Date.now() - oldest) / 1000)) : 0;
+  }
+
   /** True while any writer's last write failed. */
   get failing(): boolean {
     return this.#writers.some((w) => w.failing);
+  }
+
+  /** Why the database refuses writes, while it refuses any writer's (the oldest refusal). */
+  get refusal(): (Refusal & { readonly writer: string }) | undefined {
+    let oldest: (Refusal & { writer: string }) | undefined;
+    for (const w of this.#writers) {
+      const r = w.refusal;
+      if (r && (!oldest || r.since < oldest.since)) oldest = { ...r, writer: w.name };
+    }
+    return oldest;
+  }
+
+  /** tributary_database_refusing{sqlstate}: 1 for each SQLSTATE a writer is refused with now, 0 for the others seen. */
+  #refusingGauge(): void {
+    const now = new Set<string>();
+    for (const w of this.#writers) if (w.refusal) now.add(w.refusal.sqlstate);
+    for (const s of now) this.#refusedStates.add(s);
+    for (const s of this.#refusedStates) this.#o.metrics.databaseRefusing.set({ sqlstate: s }, now.has(s) ? 1 : 0);
   }
 
   /** The last loss of events, while it is recent (DROP_VISIBLE_MS): /readyz says why it is not ready. */
@@ -88,6 +120,7 @@ export class WriterPool {
       spoolMaxBytes > 0
         ? new Spool<T>({ dir: join(this.#o.dataDir, 'spool', name), budget: this.#spoolBudget, fsyncIntervalMs: SPOOL_FSYNC_INTERVAL_MS, logger: log, encode: spec.encode, decode: spec.decode })
         : undefined;
+    if (spool) this.#spools.push(spool as Spool<unknown>);
     spool?.onChange(() => metrics.spoolBytes.set({ writer: name }, spool.bytes));
     metrics.spoolBytes.set({ writer: name }, spool?.bytes ?? 0);
     // Counts by reason since the last log line: one error line per DROP_LOG_INTERVAL_MS at most.
@@ -121,6 +154,12 @@ export class WriterPool {
       maxEvents: this.#o.batch.maxEvents,
       maxWaitMs: this.#o.batch.maxWaitMs,
       retry: WRITE_RETRY,
+      refusingRetry: this.#o.refusingRetry,
+      canary: this.#o.canary,
+      onRefusing: (refusal) => {
+        this.#refusingGauge();
+        spec.onRefusing?.(refusal);
+      },
       budget: this.budget,
       logger: log,
       metrics,

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { classifyPgError } from '../../core/db/pg-errors.js';
+import { classifyWriteError } from '../../core/db/pg-errors.js';
 import type { FeedContext, FeedRoute } from '../../core/feed.js';
 import { sendJson, type RouteHandler } from '../../core/http/server.js';
 import { makeReject } from '../../core/ingest/reject.js';
@@ -99,8 +99,10 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
       logger.debug({ msg_type: row.msgType, duplicate: inserted === 0 }, 'webhook delivery stored');
       sendJson(res, 200, { status: inserted > 0 ? 'stored' : 'duplicate' });
     } catch (err) {
-      if (classifyPgError(err) === 'bad_row') {
-        // The data itself is unacceptable (e.g. \u0000 in a JSON string): a retry cannot help.
+      if (classifyWriteError(err).scope === 'row') {
+        // The data itself is unacceptable (e.g. \u0000 in a JSON string): a retry cannot help. Any
+        // other error (the database down or refusing, or unclassified) is answered 503: TradePost
+        // delivers again later, and nothing is set aside that the database was at fault for.
         const reason = `database refused the ${eventsTable.rowKind}: ${(err as Error).message}`;
         ctx.reject([makeReject(SOURCE, reason, body, receivedAt)]);
         sendJson(res, 400, { error: reason });
