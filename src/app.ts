@@ -23,6 +23,7 @@ import { StatusReporter } from './core/status/status-reporter.js';
 import { touchStatusRow } from './core/status/ingest-status-store.js';
 import { feedSnapshot } from './core/status/status-snapshot.js';
 import type { BatchWriter } from './core/writer/batch-writer.js';
+import { spooledWriters } from './core/writer/spool.js';
 import { WriterPool } from './core/writer/writer-pool.js';
 import { FEEDS } from './feeds/index.js';
 import { redactUrl, type Logger } from './logger.js';
@@ -166,12 +167,25 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
 
     const feedWriters: BatchWriter<unknown>[] = [];
     const tasks: Array<{ task: PeriodicTask; ctx: FeedContext }> = [];
-    const runners = plans.flatMap(({ def, plan }) => {
-      const status = statuses.get(def.source) as SourceStatus;
+    const contextOf = (def: FeedDefinition, status: SourceStatus) => {
       const log = logger.child({ source: def.source });
       const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log, schemaReady: () => migrated, eventTimeMaxSkewMs: config.eventTimeMaxSkewMs, notifyChannel: config.notifyChannel };
       const { ctx, writers: own } = createFeedContext(def, deps);
       feedWriters.push(...own);
+      return ctx;
+    };
+    // A feed disabled since its events were spooled: its tables' writers still write what the spool
+    // holds (those events were received; nobody could send them again). It connects to nothing.
+    const spooled = spooledWriters(config.dataDir);
+    for (const def of feeds) {
+      if (plans.some((p) => p.def === def) || !def.tables.some((t) => spooled.has(t.name))) continue;
+      logger.info({ source: def.source }, 'the spool holds events of a feed that is now disabled: writing them');
+      contextOf(def, new SourceStatus(def.source, metrics));
+    }
+    const runners = plans.flatMap(({ def, plan }) => {
+      const status = statuses.get(def.source) as SourceStatus;
+      const log = logger.child({ source: def.source });
+      const ctx = contextOf(def, status);
       for (const route of plan.routes?.(ctx) ?? []) server.route(route.method, route.path, route.handler);
       for (const task of plan.tasks ?? []) tasks.push({ task, ctx });
       const connect = plan.connect?.bind(plan);

@@ -146,6 +146,29 @@ describe('database outages', () => {
     await waitFor(() => spoolFiles(dataDir).length === 0, 'spool emptied');
   }, 60_000);
 
+  it('a spool left by a feed that is now disabled is still written at the next start', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-disabled-'));
+    app = await start({ DATA_DIR: dataDir });
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    proxy.cut();
+    const from = nextListing;
+    sendNew(300);
+    await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 300, 'the 300 events received');
+    await app.stop(); // the database is still down: the rows go to the spool
+    app = undefined;
+    expect(spoolFiles(dataDir).length).toBeGreaterThan(0);
+    proxy.restore();
+    app = await start({ DATA_DIR: dataDir, BPTF_ENABLED: 'false' });
+    const ids = Array.from({ length: nextListing - from }, (_, i) => makeListingUpdate(from + i, { timeSec: 1_765_600_000 }).payload.id);
+    await waitFor(
+      async () => Number((await tdb.pool.query('SELECT count(*) AS n FROM bptf_listings WHERE id = ANY($1)', [ids])).rows[0].n) === ids.length,
+      `the ${ids.length} spooled listings written with bptf disabled`,
+      30_000,
+    );
+    await waitFor(() => spoolFiles(dataDir).length === 0, 'spool emptied');
+    expect(app.statuses.has('bptf')).toBe(false);
+  }, 60_000);
+
   it('a write that hangs times out, is retried, and nothing is lost', async () => {
     app = await start();
     await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');

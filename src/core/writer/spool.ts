@@ -53,6 +53,26 @@ export interface SpoolSegment {
   readonly createdAt: number;
 }
 
+/** Writers (their spool folders under DATA_DIR/spool) whose spool holds at least one non-empty segment. */
+export function spooledWriters(dataDir: string): Set<string> {
+  const out = new Set<string>();
+  let names: string[];
+  try {
+    names = readdirSync(join(dataDir, 'spool'));
+  } catch {
+    return out; // no spool yet
+  }
+  for (const name of names) {
+    try {
+      const dir = join(dataDir, 'spool', name);
+      if (readdirSync(dir).some((f) => /^\d+\.ndjson$/.test(f) && statSync(join(dir, f)).size > 0)) out.add(name);
+    } catch {
+      // Not a folder, or unreadable: the writer that owns it reports that when it opens it.
+    }
+  }
+  return out;
+}
+
 /** The total bytes of every spool, shared so SPOOL_MAX_BYTES bounds them together. */
 export class SpoolBudget {
   bytes = 0;
