@@ -1,0 +1,106 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
+import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
+import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * The writer through outages, with a real spool: the replay never stalls, a database that hangs is
+ * an outage, and nothing is dropped while memory has room.
+ */
+type Row = { k: string; v: number };
+const logger = createLogger('silent');
+const refused = () => Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+
+function setup(over: Partial<BatchWriterOptions<Row>> & Pick<BatchWriterOptions<Row>, 'write'>, dir = mkdtempSync(join(tmpdir(), 'writer-outage-'))) {
+  const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+  const dropped: Row[] = [];
+  const bad: Row[] = [];
+  const w = new BatchWriter<Row>({
+    name: 'test',
+    maxEvents: 10,
+    maxWaitMs: 5,
+    retry: { baseMs: 5, maxMs: 20 },
+    budget: new BufferBudget(10_000),
+    logger,
+    metrics: createMetrics(),
+    onBadRow: (r) => bad.push(r),
+    onOverflow: (rows) => dropped.push(...rows),
+    spool,
+    spillAfterMs: 100,
+    ...over,
+  });
+  return { w, spool, dir, dropped, bad };
+}
+
+const rows = (from: number, n: number): Row[] => Array.from({ length: n }, (_, i) => ({ k: `k${from + i}`, v: from + i }));
+const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.ndjson'));
+
+describe('BatchWriter through outages', () => {
+  it('a replay interrupted by failing writes (its rows back on disk) replays again once writes pass: the spool never stalls', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
+    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    expect(earlier.append(rows(0, 200))).toEqual([]);
+    earlier.close(); // an earlier run's spool
+    let failUntil = Date.now() + 1_500; // far past spillAfterMs: the replayed rows go back to disk
+    const written = new Set<string>();
+    const { w } = setup(
+      {
+        write: async (batch) => {
+          if (Date.now() < failUntil) throw refused();
+          for (const r of batch) written.add(r.k);
+        },
+      },
+      dir,
+    );
+    await waitFor(() => written.size === 200, 'every spooled row written', 10_000);
+    await waitFor(() => segments(dir).length === 0, 'the spool emptied', 10_000);
+    failUntil = 0;
+    await w.drain();
+  });
+
+  it('a write that hangs without failing is an outage: held rows reach the spool within about a second', async () => {
+    let release: () => void = () => undefined;
+    const hung = new Promise<void>((r) => (release = r));
+    const written: Row[] = [];
+    const { w, dir, dropped } = setup({
+      write: async (batch) => {
+        await hung;
+        written.push(...batch);
+      },
+    });
+    w.add(rows(0, 50));
+    const t0 = Date.now();
+    await waitFor(() => segments(dir).length > 0, 'held rows copied to the spool', 3_000, 20);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    release();
+    await waitFor(() => new Set(written.map((r) => r.k)).size === 50, 'every row written after the hang', 5_000);
+    expect(dropped).toEqual([]);
+    await w.drain();
+  });
+
+  it('a spool the disk refuses during an outage drops nothing while memory has room; every row is written after', async () => {
+    let failUntil = Date.now() + 1_200;
+    const written = new Set<string>();
+    const { w, dir, dropped } = setup({
+      write: async (batch) => {
+        if (Date.now() < failUntil) throw refused();
+        for (const r of batch) written.add(r.k);
+      },
+    });
+    // The spool's folder becomes a file: every new segment fails (ENOTDIR).
+    rmSync(dir, { recursive: true });
+    writeFileSync(dir, 'not a folder');
+    for (let i = 0; i < 10; i++) w.add(rows(i * 30, 30));
+    await waitFor(() => written.size === 300, 'every row written once the database is back', 10_000);
+    expect(dropped).toEqual([]);
+    failUntil = 0;
+    await w.drain();
+    rmSync(dir, { force: true });
+  });
+});
