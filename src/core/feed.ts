@@ -28,7 +28,7 @@ export interface Connector {
 export interface TableSpec<Row> {
   /** The table: names its writer in logs and metrics, and its spool folder. */
   readonly name: string;
-  /** What one row is, for reject reasons: "database refused the <rowKind>: …". */
+  /** What one row is, for reject reasons: "database refused the <rowKind> (SQLSTATE …): …", "client could not encode the <rowKind>: …". */
   readonly rowKind: string;
   /** Rows with the same key in one batch are merged (one upsert cannot touch a row twice). Absent: kept as they are. */
   readonly collapse?: {
@@ -59,8 +59,13 @@ export interface TableSpec<Row> {
   sizeOf(row: Row): number;
   /** The row's own event time (ms since the epoch) for the lag histogram; null when it has none. */
   eventTimeMs(row: Row): number | null;
-  /** The row as text for `ingest_rejects.raw`, when the database refuses it. */
+  /**
+   * The row as text for `ingest_rejects.raw`, when the database refuses it: the event(s) it came from
+   * exactly as received, so that the feed's `reparse` reads the same rows back from it.
+   */
   describe(row: Row): string;
+  /** The row's upstream event id or dedupe key, for `ingest_rejects.event_id`; absent: none. */
+  eventId?(row: Row): string | undefined;
 }
 
 /** An HTTP route a feed adds to the operations server (e.g. a webhook). */
