@@ -29,7 +29,7 @@ describe('poison events: an event that can never be written stops nothing', () =
       const rows = await tdb.db.selectFrom('ingest_rejects').select(['reason', 'raw']).where('source', '=', 'bptf').execute();
       return rows.length === 3 ? rows : undefined;
     }, 'three rejects');
-    for (const r of rejects) expect(r.reason).toMatch(/^database refused the listing: .*call stack/i);
+    for (const r of rejects) expect(r.reason).toMatch(/^client could not encode the listing: .*call stack/i);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${app.httpPort}/readyz`)).status === 200, '/readyz 200');
     const metrics = await (await fetch(`http://127.0.0.1:${app.httpPort}/metrics`)).text();
     expect(metrics).toMatch(/tributary_events_rejected_total\{source="bptf"\} 3/);
