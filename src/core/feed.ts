@@ -135,6 +135,11 @@ export interface PeriodicTask {
   run(ctx: FeedContext, signal: AbortSignal): Promise<void>;
 }
 
+/** A stored reject's raw text read again by its feed's parser: rows for the tables' own writes, or why not. */
+export type Reparsed =
+  | { readonly rows: ReadonlyArray<{ readonly table: TableSpec<unknown>; readonly rows: readonly unknown[] }> }
+  | { readonly reject: string };
+
 export interface FeedDefinition {
   /** `ingest_status.source`, the `source` label of every metric, `ingest_rejects.source`. */
   readonly source: string;
@@ -144,6 +149,13 @@ export interface FeedDefinition {
   readonly tables: readonly TableSpec<unknown>[];
   /** What runs from this configuration; undefined when the feed is not configured. */
   plan(config: Config): FeedPlan | undefined;
+  /**
+   * `npm run rejects -- replay`: a stored reject's `raw` (an event or frame as received, or a refused
+   * row's `describe`) through the feed's own parser, into the rows its live path would hand to which
+   * tables (as the configuration says: e.g. a history table only when it is on); `{ reject }` when
+   * the parser refuses it again. Pure, never throws. Absent: the feed's rejects are not replayed.
+   */
+  reparse?(raw: string, opts: { readonly config: Config; readonly receivedAtMs: number }): Reparsed;
 }
 
 /** Two feeds sharing a source name or a lock id would silently share state: refuse to start. */
