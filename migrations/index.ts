@@ -4,6 +4,7 @@ import * as payloadLz4 from './2026_12_01_001_payload_lz4.js';
 import * as skuPrices from './2026_12_01_002_sku_prices.js';
 import * as ingestGaps from './2026_12_01_003_ingest_gaps.js';
 import * as listingEvents from './2026_12_01_004_listing_events.js';
+import * as ingestRejectsReplay from './2026_12_02_001_ingest_rejects_replay.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed in code (not read from the folder at run
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_01_002_sku_prices': skuPrices,
   '2026_12_01_003_ingest_gaps': ingestGaps,
   '2026_12_01_004_listing_events': listingEvents,
+  '2026_12_02_001_ingest_rejects_replay': ingestRejectsReplay,
 };

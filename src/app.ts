@@ -7,7 +7,7 @@ import { lockDataDir } from './core/data-dir-lock.js';
 import { createFeedContext } from './core/feed-context.js';
 import { HttpServer } from './core/http/server.js';
 import { addStatusPage } from './core/http/status-page.js';
-import type { Reject } from './core/ingest/reject.js';
+import type { StoredReject } from './core/ingest/reject.js';
 import { insertRejects } from './core/ingest/rejects-store.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { startPeriodicTasks } from './core/periodic-tasks.js';
@@ -155,9 +155,12 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     reporter.start();
     lifecycle.defer('status', () => reporter.stop());
 
-    const rejects = writers.create<Reject>('rejects', {
+    const rejects = writers.create<StoredReject>('rejects', {
       name: 'ingest_rejects',
       sizeOf: (r) => r.raw.length + r.reason.length,
+      // Two copies of one reject in a batch (the spool's and memory's) are one row; the insert skips
+      // a key committed before. Keys are unique per reject, so nothing else is merged.
+      collapse: { key: (r) => r.key, merge: (older) => older },
       write: (rows) => insertRejects(db.db, rows),
       // A reject that itself cannot be stored is logged (its raw text is already sanitised; a last resort).
       onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),

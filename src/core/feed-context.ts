@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js';
 import { notificationPayloads, notify, type TableChange } from './db/change-notifier.js';
 import type { CoreDatabase } from './db/schema.js';
 import type { FeedContext, FeedDefinition, TableSpec } from './feed.js';
-import { makeReject, type Reject } from './ingest/reject.js';
+import { makeReject, refusalReason, withKey, type Reject, type StoredReject } from './ingest/reject.js';
 import type { SourceStatus } from './status/source-status.js';
 import type { BatchWriter } from './writer/batch-writer.js';
 import type { WriterPool } from './writer/writer-pool.js';
@@ -16,7 +16,7 @@ export interface FeedContextDeps {
   readonly db: Kysely<CoreDatabase>;
   readonly writers: WriterPool;
   /** The ingest_rejects writer every feed shares. */
-  readonly rejects: BatchWriter<Reject>;
+  readonly rejects: BatchWriter<StoredReject>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly status: SourceStatus;
@@ -45,7 +45,8 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
   const reject = (rejects: readonly Reject[]): void => {
     if (rejects.length === 0) return;
     rejected.inc(rejects.length);
-    deps.rejects.add(rejects);
+    // Each reject's key is made here, once, before the writer can copy it to the spool.
+    deps.rejects.add(rejects.map(withKey));
     logger.debug({ count: rejects.length, reason: rejects[0]?.reason }, 'rejected input');
   };
 
@@ -60,7 +61,13 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     if (!future) return rows;
     reject(
       future.map((row) =>
-        makeReject(source, `event time ${isoOrRaw(table.eventTimeMs(row))} is more than ${deps.eventTimeMaxSkewMs} ms ahead of the clock (EVENT_TIME_MAX_SKEW_MS)`, table.describe(row)),
+        makeReject(
+          source,
+          `event time ${isoOrRaw(table.eventTimeMs(row))} is more than ${deps.eventTimeMaxSkewMs} ms ahead of the clock (EVENT_TIME_MAX_SKEW_MS)`,
+          table.describe(row),
+          undefined,
+          table.eventId?.(row),
+        ),
       ),
     );
     const out = new Set(future);
@@ -115,7 +122,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       onWritten: (rows) => {
         if (!table.copy) written(table, rows);
       },
-      onBadRow: (row, err) => reject([makeReject(source, `database refused the ${table.rowKind}: ${(err as Error).message}`, table.describe(row))]),
+      onBadRow: (row, err) => reject([makeReject(source, refusalReason(table.rowKind, err), table.describe(row), undefined, table.eventId?.(row))]),
       onDropped: (message) => {
         lastDropAt = Date.now();
         status.noteError(`${table.name}: ${message}`);

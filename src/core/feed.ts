@@ -28,7 +28,7 @@ export interface Connector {
 export interface TableSpec<Row> {
   /** The table: names its writer in logs and metrics, and its spool folder. */
   readonly name: string;
-  /** What one row is, for reject reasons: "database refused the <rowKind>: …". */
+  /** What one row is, for reject reasons: "database refused the <rowKind> (SQLSTATE …): …", "client could not encode the <rowKind>: …". */
   readonly rowKind: string;
   /** Rows with the same key in one batch are merged (one upsert cannot touch a row twice). Absent: kept as they are. */
   readonly collapse?: {
@@ -59,8 +59,13 @@ export interface TableSpec<Row> {
   sizeOf(row: Row): number;
   /** The row's own event time (ms since the epoch) for the lag histogram; null when it has none. */
   eventTimeMs(row: Row): number | null;
-  /** The row as text for `ingest_rejects.raw`, when the database refuses it. */
+  /**
+   * The row as text for `ingest_rejects.raw`, when the database refuses it: the event(s) it came from
+   * exactly as received, so that the feed's `reparse` reads the same rows back from it.
+   */
   describe(row: Row): string;
+  /** The row's upstream event id or dedupe key, for `ingest_rejects.event_id`; absent: none. */
+  eventId?(row: Row): string | undefined;
 }
 
 /** An HTTP route a feed adds to the operations server (e.g. a webhook). */
@@ -130,6 +135,11 @@ export interface PeriodicTask {
   run(ctx: FeedContext, signal: AbortSignal): Promise<void>;
 }
 
+/** A stored reject's raw text read again by its feed's parser: rows for the tables' own writes, or why not. */
+export type Reparsed =
+  | { readonly rows: ReadonlyArray<{ readonly table: TableSpec<unknown>; readonly rows: readonly unknown[] }> }
+  | { readonly reject: string };
+
 export interface FeedDefinition {
   /** `ingest_status.source`, the `source` label of every metric, `ingest_rejects.source`. */
   readonly source: string;
@@ -139,6 +149,13 @@ export interface FeedDefinition {
   readonly tables: readonly TableSpec<unknown>[];
   /** What runs from this configuration; undefined when the feed is not configured. */
   plan(config: Config): FeedPlan | undefined;
+  /**
+   * `npm run rejects -- replay`: a stored reject's `raw` (an event or frame as received, or a refused
+   * row's `describe`) through the feed's own parser, into the rows its live path would hand to which
+   * tables (as the configuration says: e.g. a history table only when it is on); `{ reject }` when
+   * the parser refuses it again. Pure, never throws. Absent: the feed's rejects are not replayed.
+   */
+  reparse?(raw: string, opts: { readonly config: Config; readonly receivedAtMs: number }): Reparsed;
 }
 
 /** Two feeds sharing a source name or a lock id would silently share state: refuse to start. */

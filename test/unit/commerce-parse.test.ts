@@ -58,6 +58,8 @@ describe('parseCommerceFrame: events', () => {
       receivedAtMs: RECEIVED,
       data,
       changedFields: { status: 'processing', payment_status: 'paid' },
+      // The frame as received: what a reject of this row stores.
+      raw: SEED_ORDER_UPDATED,
     });
   });
 

@@ -67,6 +67,8 @@ describe('parseTradePostFrame: events', () => {
       referenceId: 'ico_456',
       assetType: 'TICKET',
       payload,
+      // The frame as received: what a reject of this row stores.
+      raw: SEED_BID_REQUEST,
     });
   });
 

@@ -26,6 +26,12 @@ export interface IngestRejectsTable {
   received_at: Timestamp;
   reason: string;
   raw: string;
+  /** Made by the daemon, once per reject: its copies (memory, spool) are stored once. Null on rows from before it. */
+  reject_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The upstream event's id or dedupe key, when one could be read. */
+  event_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When `npm run rejects -- replay` wrote the event after all; null while it has not been. */
+  replayed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface IngestGapsTable {

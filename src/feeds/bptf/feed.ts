@@ -1,7 +1,8 @@
 import type { FeedDefinition } from '../../core/feed.js';
 import { historyPartitions, listingEventsTable } from './history.js';
+import { toListingRow } from './listing-row.js';
 import { listingsTable } from './listings-table.js';
-import { SOURCE } from './parse.js';
+import { parseBptfFrame, SOURCE } from './parse.js';
 import { createBptfConnector } from './session.js';
 import { tombstonePurge } from './tombstone-purge.js';
 
@@ -22,5 +23,14 @@ export const bptfFeed: FeedDefinition = {
         ...(b.history ? [historyPartitions(b.historyRetentionDays)] : []),
       ],
     };
+  },
+  reparse(raw, { config, receivedAtMs }) {
+    // As the session does: the frame's listings to bptf_listings (and, with BPTF_HISTORY, its history).
+    const frame = parseBptfFrame(Buffer.from(raw), receivedAtMs);
+    const refused = frame.rejects[0];
+    if (refused) return { reject: refused.reason };
+    if (frame.listings.length === 0) return { reject: 'no listing event in it' };
+    const rows = frame.listings.map(toListingRow);
+    return { rows: [{ table: listingsTable, rows }, ...(config.bptf.history ? [{ table: listingEventsTable, rows }] : [])] };
   },
 };

@@ -2,6 +2,7 @@
 // scanner.ts) produce, and the rule for a listing id they share.
 import type { Reject } from '../../core/ingest/reject.js';
 import type { ListingColumns } from './listing-columns.js';
+import type { ReceivedEvent } from './received.js';
 
 export interface ListingEvent {
   readonly kind: 'update' | 'delete';
@@ -15,6 +16,8 @@ export interface ListingEvent {
   readonly partial: boolean;
   /** Set by the fast path: the payload exactly as received, and the columns extracted from it. */
   readonly raw?: RawPayload;
+  /** The whole event exactly as received (for a reject's raw), read only when asked. */
+  readonly received?: ReceivedEvent;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ListingEvent, RawPayload } from './listing-event.js';
+import { ReceivedEvents, type ReceivedEvent } from './received.js';
 
 /**
  * One listing's pending change: the newest event seen (which decides event_id, event_time and
@@ -19,6 +20,11 @@ export interface ListingRow {
    * Writers use these instead of `payload`, which is then parsed only if something reads it.
    */
   readonly raw?: RawPayload;
+  /**
+   * The event(s) the row came from, exactly as received, for ingest_rejects.raw if the row is refused.
+   * In memory only: a row read back from the spool has none (listingsTable.describe rebuilds the event).
+   */
+  readonly received?: ReceivedEvent;
 }
 
 /** A row whose payload stays as received bytes until something reads `payload`. */
@@ -31,6 +37,7 @@ class RawListingRow implements ListingRow {
     readonly deleted: boolean,
     readonly payloadEventId: string | null,
     readonly raw: RawPayload,
+    readonly received?: ReceivedEvent,
   ) {}
 
   get payload(): Record<string, unknown> {
@@ -103,7 +110,7 @@ export function decodeListingRow(bytes: Buffer, start: number, end: number): Lis
 
 export function toListingRow(e: ListingEvent): ListingRow {
   const payloadEventId = e.partial ? null : e.eventId;
-  if (e.raw) return new RawListingRow(e.listingId, e.eventId, e.eventTimeMs, e.kind === 'delete', payloadEventId, e.raw);
+  if (e.raw) return new RawListingRow(e.listingId, e.eventId, e.eventTimeMs, e.kind === 'delete', payloadEventId, e.raw, e.received);
   return {
     id: e.listingId,
     eventId: e.eventId,
@@ -111,6 +118,7 @@ export function toListingRow(e: ListingEvent): ListingRow {
     deleted: e.kind === 'delete',
     payloadEventId,
     payload: e.payload,
+    received: e.received,
   };
 }
 
@@ -123,7 +131,10 @@ export function mergeListingRows(a: ListingRow, b: ListingRow): ListingRow {
   const event = isNewerEvent(b, a) ? b : a;
   const payloadFrom = b.payloadEventId !== null && (a.payloadEventId === null || b.payloadEventId > a.payloadEventId) ? b : a;
   if (event === payloadFrom) return event;
-  if (payloadFrom.raw) return new RawListingRow(a.id, event.eventId, event.eventTimeMs, event.deleted, payloadFrom.payloadEventId, payloadFrom.raw);
+  // Two events make this row (an id-only delete after a full payload): a refusal keeps both, in the
+  // order received, as a frame the parser reads back into the same merged row.
+  const received = payloadFrom.received && event.received ? new ReceivedEvents([payloadFrom.received, event.received]) : undefined;
+  if (payloadFrom.raw) return new RawListingRow(a.id, event.eventId, event.eventTimeMs, event.deleted, payloadFrom.payloadEventId, payloadFrom.raw, received);
   return {
     id: a.id,
     eventId: event.eventId,
@@ -131,5 +142,6 @@ export function mergeListingRows(a: ListingRow, b: ListingRow): ListingRow {
     deleted: event.deleted,
     payloadEventId: payloadFrom.payloadEventId,
     payload: payloadFrom.payload,
+    received,
   };
 }

@@ -1,5 +1,6 @@
 import { safeStringify } from '../../core/ingest/reject.js';
 import type { TableSpec } from '../../core/feed.js';
+import { rawPayloadText } from './listing-event.js';
 import { decodeListingRow, encodeListingRow, mergeListingRows, type ListingRow } from './listing-row.js';
 import { upsertListings } from './store.js';
 import type { BptfTables } from './tables.js';
@@ -16,5 +17,20 @@ export const listingsTable: TableSpec<ListingRow> = {
   encode: encodeListingRow,
   decode: decodeListingRow,
   eventTimeMs: (r) => r.eventTimeMs,
-  describe: (r) => safeStringify(r.payload),
+  describe: (r) => r.received?.receivedText() ?? rebuiltEvents(r),
+  eventId: (r) => r.eventId,
 };
+
+/**
+ * A row without its received text (read back from the spool, which keeps the payload's bytes as
+ * received but not the rest of the event): its event(s) in backpack.tf's shape, which the parser
+ * reads back into the same row. The payload's text is still as received when the row kept it.
+ */
+function rebuiltEvents(r: ListingRow): string {
+  const payload = r.raw ? rawPayloadText(r.raw) : safeStringify(r.payload);
+  const event = (id: string, name: string, p: string) => `{"id":${JSON.stringify(id)},"event":"${name}","payload":${p}}`;
+  if (r.payloadEventId === null) return event(r.eventId, 'listing-delete', JSON.stringify({ id: r.id }));
+  const own = event(r.payloadEventId, r.deleted && r.payloadEventId === r.eventId ? 'listing-delete' : 'listing-update', payload);
+  // Merged: the payload of an older event, then an id-only delete.
+  return r.payloadEventId === r.eventId ? own : `[${own},${event(r.eventId, 'listing-delete', JSON.stringify({ id: r.id }))}]`;
+}

@@ -1,6 +1,7 @@
-import { makeReject, safeStringify } from '../../core/ingest/reject.js';
+import { makeReject } from '../../core/ingest/reject.js';
 import { isListingId, type ParsedFrame } from './listing-event.js';
 import { normalizeObjectId, objectIdTimeMs } from './object-id.js';
+import { ReceivedElement, ReceivedFrame } from './received.js';
 import { scanFrame } from './scanner.js';
 
 /**
@@ -47,54 +48,58 @@ export function parseFrameSlow(data: Buffer | string, receivedAt = Date.now()): 
     out.rejects.push(makeReject(SOURCE, `invalid JSON: ${(error as Error).message}`, text, receivedAt));
     return out;
   }
+  // Each event's text as received, found only if a reject or a refused row asks for it.
+  const frame = new ReceivedFrame(text);
   if (Array.isArray(json)) {
-    for (const element of json) parseEvent(element, out, receivedAt);
+    for (let i = 0; i < json.length; i++) parseEvent(json[i], new ReceivedElement(frame, i), out, receivedAt);
   } else if (json !== null && typeof json === 'object') {
-    parseEvent(json, out, receivedAt);
+    parseEvent(json, new ReceivedElement(frame, 0), out, receivedAt);
   } else {
     out.rejects.push(makeReject(SOURCE, 'frame is neither an array nor an object', text, receivedAt));
   }
   return out;
 }
 
-function parseEvent(element: unknown, out: ParsedFrame, receivedAt: number): void {
+function parseEvent(element: unknown, received: ReceivedElement, out: ParsedFrame, receivedAt: number): void {
+  // A reject keeps the element's text as received and, when it has a well-formed id, that id.
+  const reject = (reason: string, eventId?: string) => out.rejects.push(makeReject(SOURCE, reason, received.receivedText(), receivedAt, eventId));
   if (element === null || typeof element !== 'object' || Array.isArray(element)) {
-    out.rejects.push(makeReject(SOURCE, 'event is not an object', safeStringify(element), receivedAt));
+    reject('event is not an object');
     return;
   }
   const e = element as Record<string, unknown>;
+  const eventId = normalizeObjectId(e.id);
   const event = e.event;
   if (typeof event !== 'string') {
-    out.rejects.push(makeReject(SOURCE, 'event has no "event" name', safeStringify(e), receivedAt));
+    reject('event has no "event" name', eventId);
     return;
   }
   if (event !== 'listing-update' && event !== 'listing-delete') {
     if (LIMIT_EVENTS.has(event)) out.notices.push({ kind: 'limit', event });
     else {
       out.notices.push({ kind: 'unknown', event: event.slice(0, 100) });
-      out.rejects.push(makeReject(SOURCE, `unknown event "${event.slice(0, 100)}"`, safeStringify(e), receivedAt));
+      reject(`unknown event "${event.slice(0, 100)}"`, eventId);
     }
     return;
   }
-  const eventId = normalizeObjectId(e.id);
   if (!eventId) {
-    out.rejects.push(makeReject(SOURCE, 'event id is not a 24-hex ObjectId', safeStringify(e), receivedAt));
+    reject('event id is not a 24-hex ObjectId');
     return;
   }
   const payload = e.payload;
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
-    out.rejects.push(makeReject(SOURCE, 'payload is not an object', safeStringify(e), receivedAt));
+    reject('payload is not an object', eventId);
     return;
   }
   const p = payload as Record<string, unknown>;
   const listingId = p.id;
   if (!isListingId(listingId)) {
-    out.rejects.push(makeReject(SOURCE, 'payload.id is missing or not a string', safeStringify(e), receivedAt));
+    reject('payload.id is missing or not a string', eventId);
     return;
   }
   const kind = event === 'listing-update' ? 'update' : 'delete';
   // A delete may carry the whole listing or only its id; an update must carry more than its id to be useful,
   // but it is still an update of that listing, so it is kept rather than rejected.
   const partial = kind === 'delete' && Object.keys(p).every((k) => k === 'id');
-  out.listings.push({ kind, eventId, eventTimeMs: objectIdTimeMs(eventId), listingId, payload: p, partial });
+  out.listings.push({ kind, eventId, eventTimeMs: objectIdTimeMs(eventId), listingId, payload: p, partial, received });
 }

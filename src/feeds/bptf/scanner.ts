@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { extractListingColumns } from './listing-columns.js';
 import { isListingId, rawPayloadText, type ListingEvent, type ParsedFrame, type RawColumns, type RawPayload } from './listing-event.js';
 import { normalizeObjectId, objectIdTimeMs } from './object-id.js';
+import type { ReceivedEvent } from './received.js';
 
 /**
  * The fast path of the backpack.tf parser (parse.ts holds the JSON.parse path, which defines the
@@ -23,8 +24,11 @@ export function scanFrame(b: Buffer): ParsedFrame | undefined {
   }
 }
 
-/** A listing event from the fast path: `payload` is parsed from the received bytes on first read. */
-class ScannedListingEvent implements ListingEvent, RawPayload {
+/**
+ * A listing event from the fast path: `payload` is parsed from the received bytes on first read, and
+ * the whole event's text (bytes [eventStart, eventEnd) of the frame) is made only for a reject.
+ */
+class ScannedListingEvent implements ListingEvent, RawPayload, ReceivedEvent {
   #payload: Record<string, unknown> | undefined;
   constructor(
     readonly kind: 'update' | 'delete',
@@ -36,10 +40,20 @@ class ScannedListingEvent implements ListingEvent, RawPayload {
     readonly start: number,
     readonly end: number,
     readonly columns: RawColumns,
+    readonly eventStart: number,
+    readonly eventEnd: number,
   ) {}
 
   get raw(): RawPayload {
     return this;
+  }
+
+  get received(): ReceivedEvent {
+    return this;
+  }
+
+  receivedText(): string {
+    return this.frame.toString('utf8', this.eventStart, this.eventEnd);
   }
 
   get payload(): Record<string, unknown> {
@@ -241,12 +255,14 @@ class Scanner {
 
   /** The event object at the cursor, as a listing event; bails on anything else. */
   event(): ListingEvent {
-    if (this.b[this.p] !== 0x7b) throw BAIL;
+    const eventStart = this.p;
+    if (this.b[eventStart] !== 0x7b) throw BAIL;
     const s = this.spans;
     s[F_EVENT * SLOT_WIDTH + 2] = T_ABSENT;
     s[F_EVENT_ID * SLOT_WIDTH + 2] = T_ABSENT;
     this.payloadStart = -1;
     this.members();
+    const eventEnd = this.p; // just past the event's closing brace
 
     const eventName = this.slotBytes(F_EVENT);
     const kind = eventName === LISTING_UPDATE ? 'update' : eventName === LISTING_DELETE ? 'delete' : undefined;
@@ -268,7 +284,7 @@ class Scanner {
       bump: this.slotValue(F_BUMP),
     });
     const partial = kind === 'delete' && this.onlyId;
-    return new ScannedListingEvent(kind, eventId, objectIdTimeMs(eventId), listingId, partial, this.b, this.payloadStart, this.payloadEnd, columns);
+    return new ScannedListingEvent(kind, eventId, objectIdTimeMs(eventId), listingId, partial, this.b, this.payloadStart, this.payloadEnd, columns, eventStart, eventEnd);
   }
 
   /** The members of the event object at the cursor, recorded. Keys with escapes are not compared byte-wise: bail. */

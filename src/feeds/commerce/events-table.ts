@@ -14,7 +14,10 @@ export const eventsTable: TableSpec<CommerceEventRow> = {
   collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
   write: async (db, rows) => (await writeCommerceEvents(db.withTables<CommerceTables>(), rows)).changes,
   // An event at a time, a few per second: measuring it is cheap (and safeStringify never throws).
-  sizeOf: (r) => safeStringify(r.data).length,
+  // The parsed value and the received text it keeps for a reject.
+  sizeOf: (r) => safeStringify(r.data).length + (r.raw?.length ?? 0),
   eventTimeMs: (r) => r.occurredAtMs,
-  describe: (r) => safeStringify({ event: r.event, data: r.data }),
+  // The frame as received; a row an older version spooled has only its parsed fields.
+  describe: (r) => r.raw ?? safeStringify({ event: r.event, data: r.data }),
+  eventId: (r) => r.dedupeKey,
 };

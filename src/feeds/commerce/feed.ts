@@ -1,6 +1,6 @@
 import type { FeedDefinition } from '../../core/feed.js';
 import { eventsTable } from './events-table.js';
-import { SOURCE } from './parse.js';
+import { parseCommerceFrame, SOURCE } from './parse.js';
 import { createCommerceConnector } from './session.js';
 
 /** A store backend's `/ws`: every event in commerce_events, current state in commerce_entities. */
@@ -19,5 +19,10 @@ export const commerceFeed: FeedDefinition = {
       replicas: c.replicas,
       connect: (ctx) => createCommerceConnector({ wsUrl: c.wsUrl, cookie: c.cookie, login, channels: c.channels }, ctx),
     };
+  },
+  reparse(raw, { receivedAtMs }) {
+    const m = parseCommerceFrame(raw, receivedAtMs);
+    if (m.kind === 'event') return { rows: [{ table: eventsTable, rows: [m.row] }] };
+    return { reject: m.kind === 'reject' ? m.reject.reason : `"${m.kind}" is a control message, not an event` };
   },
 };

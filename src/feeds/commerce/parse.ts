@@ -34,6 +34,11 @@ export interface CommerceEventRow {
   /** `data` as received (changed_fields included). */
   readonly data: Record<string, unknown>;
   readonly changedFields: Record<string, unknown> | null;
+  /**
+   * The frame exactly as received, for ingest_rejects.raw if the database refuses the row. Absent on
+   * a row an older version spooled.
+   */
+  readonly raw?: string;
 }
 
 export type CommerceMessage =
@@ -108,6 +113,7 @@ function parseEvent(m: Record<string, unknown>, event: string, raw: string, rece
       receivedAtMs: receivedAt,
       data,
       changedFields: changed ?? null,
+      raw,
     },
   };
 }

@@ -11,7 +11,10 @@ export const eventsTable: TableSpec<TradePostRow> = {
   collapse: { key: (r) => r.dedupeKey, merge: (older) => older },
   write: async (db, rows) => [await insertTradePostEvents(db.withTables<TradepostTables>(), rows)],
   // A message at a time, a few per second: measuring it is cheap (and safeStringify never throws).
-  sizeOf: (r) => safeStringify(r.payload).length,
+  // The parsed value and the received text it keeps for a reject.
+  sizeOf: (r) => safeStringify(r.payload).length + (r.raw?.length ?? 0),
   eventTimeMs: (r) => r.sentAtMs,
-  describe: (r) => safeStringify({ msg_type: r.msgType, payload: r.payload }),
+  // The message as received; a row an older version spooled has only its parsed fields.
+  describe: (r) => r.raw ?? safeStringify({ msg_type: r.msgType, payload: r.payload }),
+  eventId: (r) => r.dedupeKey,
 };

@@ -1,6 +1,6 @@
 import type { FeedDefinition } from '../../core/feed.js';
 import { eventsTable } from './events-table.js';
-import { SOURCE } from './parse.js';
+import { parseTradePostFrame, SOURCE } from './parse.js';
 import { createTradePostConnector } from './session.js';
 import { tradePostWebhookRoute } from './webhook.js';
 
@@ -22,5 +22,11 @@ export const tradepostFeed: FeedDefinition = {
       connect: t.enabled ? (ctx) => createTradePostConnector({ url: t.url, apiKey: t.apiKey, rooms: t.rooms }, ctx) : undefined,
       routes: secret === undefined ? undefined : (ctx) => [tradePostWebhookRoute({ secret, ctx })],
     };
+  },
+  // A socket frame or a webhook body: both are one TPX message (sent_at's unit is told by its size).
+  reparse(raw, { receivedAtMs }) {
+    const m = parseTradePostFrame(raw, receivedAtMs);
+    if (m.kind === 'event') return { rows: [{ table: eventsTable, rows: [m.row] }] };
+    return { reject: m.kind === 'reject' ? m.reject.reason : `"${m.kind}" is a control message, not an event` };
   },
 };

@@ -33,6 +33,11 @@ export interface TradePostRow {
   readonly referenceId: string | null;
   readonly assetType: string | null;
   readonly payload: Record<string, unknown>;
+  /**
+   * The message exactly as received (the frame's or the body's text), for ingest_rejects.raw if the
+   * database refuses the row. Absent on a row an older version spooled.
+   */
+  readonly raw?: string;
 }
 
 export type TradePostMessage =
@@ -104,17 +109,19 @@ function toEvent(
   receivedAt: number,
 ): { kind: 'event'; row: TradePostRow } | { kind: 'reject'; reject: Reject } {
   const msgType = e.msg_type;
+  // A webhook's msg_id names the message in a reject (the dedupe key needs a payload that hashes).
+  const msgId = asText(e.msg_id) ?? undefined;
   if (typeof msgType !== 'string' || msgType.length === 0 || msgType.length > 200) {
-    return reject('message has no "msg_type"', raw, receivedAt);
+    return reject('message has no "msg_type"', raw, receivedAt, msgId);
   }
   const payload = asObject(e.payload);
-  if (!payload) return reject('payload is not an object', raw, receivedAt);
+  if (!payload) return reject('payload is not an object', raw, receivedAt, msgId);
   let hash: string;
   try {
     hash = sha256Hex(canonicalJson(payload));
   } catch (error) {
     // Only a structure deeper than the stack gets here.
-    return reject(`payload cannot be hashed: ${(error as Error).message}`, raw, receivedAt);
+    return reject(`payload cannot be hashed: ${(error as Error).message}`, raw, receivedAt, msgId);
   }
   const conversationId = asText(payload.conversation_id);
   return {
@@ -131,12 +138,13 @@ function toEvent(
       referenceId: asText(payload.reference_id),
       assetType: asText(payload.asset_type),
       payload,
+      raw,
     },
   };
 }
 
-function reject(reason: string, raw: string, receivedAt: number): { kind: 'reject'; reject: Reject } {
-  return { kind: 'reject', reject: makeReject(SOURCE, reason, raw, receivedAt) };
+function reject(reason: string, raw: string, receivedAt: number, eventId?: string): { kind: 'reject'; reject: Reject } {
+  return { kind: 'reject', reject: makeReject(SOURCE, reason, raw, receivedAt, eventId) };
 }
 
 /**

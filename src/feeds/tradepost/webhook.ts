@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { classifyWriteError } from '../../core/db/pg-errors.js';
 import type { FeedContext, FeedRoute } from '../../core/feed.js';
 import { sendJson, type RouteHandler } from '../../core/http/server.js';
-import { makeReject } from '../../core/ingest/reject.js';
+import { makeReject, refusalReason } from '../../core/ingest/reject.js';
 import { eventsTable } from './events-table.js';
 import { parseTradePostWebhook, SOURCE } from './parse.js';
 
@@ -103,8 +103,8 @@ export function createTradePostWebhookHandler(opts: TradePostWebhookOptions): Ro
         // The data itself is unacceptable (e.g. \u0000 in a JSON string): a retry cannot help. Any
         // other error (the database down or refusing, or unclassified) is answered 503: TradePost
         // delivers again later, and nothing is set aside that the database was at fault for.
-        const reason = `database refused the ${eventsTable.rowKind}: ${(err as Error).message}`;
-        ctx.reject([makeReject(SOURCE, reason, body, receivedAt)]);
+        const reason = refusalReason(eventsTable.rowKind, err);
+        ctx.reject([makeReject(SOURCE, reason, body, receivedAt, row.dedupeKey)]);
         sendJson(res, 400, { error: reason });
         return;
       }
