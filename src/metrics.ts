@@ -21,6 +21,12 @@ export function createMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    eventsReplayed: new Counter({
+      name: 'tributary_events_replayed_total',
+      help: 'Events written from a spool that an earlier run left (received and counted by that run), by source.',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
     eventsRejected: new Counter({
       name: 'tributary_events_rejected_total',
       help: 'Frames or events that could not be used and were stored in ingest_rejects, by source.',

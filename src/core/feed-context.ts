@@ -119,8 +119,10 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       write: async (rows) => {
         await writeAndNotify(table, rows);
       },
-      onWritten: (rows) => {
-        if (!table.copy) written(table, rows);
+      onWritten: (rows, replayed) => {
+        if (table.copy) return;
+        written(table, rows);
+        status.replayed(replayed.length);
       },
       onBadRow: (row, err) => reject([makeReject(source, refusalReason(table.rowKind, err), table.describe(row), undefined, table.eventId?.(row))]),
       onDropped: (message) => {

@@ -58,7 +58,8 @@ describe('database outages', () => {
     startTestApp({ DATABASE_URL: proxy.rewrite(tdb.url), BPTF_ENABLED: 'true', BPTF_URL: server.url, DATABASE_TIMEOUT_MS: '1500', ...env });
 
   it('a 15 s cut under a steady stream loses nothing; /readyz is 503 during it and 200 after', async () => {
-    app = await start();
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-cut-'));
+    app = await start({ DATA_DIR: dataDir });
     await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
     const before = await count(tdb.db, 'bptf_listings');
     // A steady stream of 100 events/s throughout the cut.
@@ -78,6 +79,11 @@ describe('database outages', () => {
     await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === sent, `all ${sent} listings written`, 30_000);
     await waitFor(async () => (await readyStatus(app!)) === 200, '/readyz 200 after the outage');
     expect(app.statuses.get('bptf')?.state).toBe('connected');
+    // Each event counted written once, though batches in flight were copied to the spool and replayed.
+    const status = app.statuses.get('bptf')!;
+    await waitFor(() => status.eventsWritten === status.eventsReceived, 'events written = events received', 10_000);
+    await waitFor(() => spoolFiles(dataDir).length === 0, 'spool emptied', 10_000);
+    expect(status.eventsWritten).toBe(status.eventsReceived);
   }, 60_000);
 
   it('a cut longer than the memory buffer spills to the disk spool and still loses nothing', async () => {
@@ -144,6 +150,11 @@ describe('database outages', () => {
     app = await start({ DATA_DIR: dataDir });
     await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings after the restart`, 30_000);
     await waitFor(() => spoolFiles(dataDir).length === 0, 'spool emptied');
+    // Counted once: received and spooled by the first run, replayed (not received or written) by this one.
+    const status = app.statuses.get('bptf')!;
+    expect({ received: status.eventsReceived, written: status.eventsWritten, replayed: status.eventsReplayed }).toEqual({ received: 0, written: 0, replayed: 500 });
+    const metrics = await fetch(`http://127.0.0.1:${app.httpPort}/metrics`).then((r) => r.text());
+    expect(metrics).toContain('tributary_events_replayed_total{source="bptf"} 500');
   }, 60_000);
 
   it('a spool left by a feed that is now disabled is still written at the next start', async () => {

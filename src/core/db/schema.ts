@@ -15,6 +15,7 @@ export interface IngestStatusTable {
   last_event_at: Timestamp | null;
   events_received: ColumnType<string, number, number>;
   events_written: ColumnType<string, number, number>;
+  events_replayed: ColumnType<string, number | undefined, number>;
   reconnects: ColumnType<string, number, number>;
   last_error: string | null;
   updated_at: Timestamp;

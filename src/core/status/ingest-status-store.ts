@@ -11,6 +11,8 @@ export interface StatusRow {
   lastEventAt: Date | null;
   eventsReceived: number;
   eventsWritten: number;
+  /** Events written from a spool an earlier run left (not counted in eventsReceived/eventsWritten). */
+  eventsReplayed: number;
   reconnects: number;
   lastError: string | null;
 }
@@ -30,6 +32,7 @@ export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly Stat
         last_event_at: r.lastEventAt,
         events_received: r.eventsReceived,
         events_written: r.eventsWritten,
+        events_replayed: r.eventsReplayed,
         reconnects: r.reconnects,
         last_error: r.lastError,
         updated_at: sql<Date>`now()`,
@@ -44,6 +47,7 @@ export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly Stat
         last_event_at: eb.ref('excluded.last_event_at'),
         events_received: eb.ref('excluded.events_received'),
         events_written: eb.ref('excluded.events_written'),
+        events_replayed: eb.ref('excluded.events_replayed'),
         reconnects: eb.ref('excluded.reconnects'),
         last_error: eb.ref('excluded.last_error'),
         updated_at: sql<Date>`now()`,

@@ -15,6 +15,8 @@ export class SourceStatus {
   lastEventAt: Date | null = null;
   eventsReceived = 0;
   eventsWritten = 0;
+  /** Events written from a spool an earlier run left: received then, so counted neither here nor as written. */
+  eventsReplayed = 0;
   reconnects = 0;
   lastError: string | null = null;
   /** While the database refuses this source's writes: why (SQLSTATE and message); else null. */
@@ -88,6 +90,12 @@ export class SourceStatus {
     this.metrics.eventsWritten.inc({ source: this.source }, n);
   }
 
+  replayed(n: number): void {
+    if (n === 0) return;
+    this.eventsReplayed += n;
+    this.metrics.eventsReplayed.inc({ source: this.source }, n);
+  }
+
   reconnecting(): void {
     this.reconnects++;
     this.metrics.reconnects.inc({ source: this.source });
@@ -104,6 +112,7 @@ export class SourceStatus {
       lastEventAt: this.lastEventAt,
       eventsReceived: this.eventsReceived,
       eventsWritten: this.eventsWritten,
+      eventsReplayed: this.eventsReplayed,
       reconnects: this.reconnects,
       lastError: this.lastError,
     };

@@ -72,8 +72,12 @@ export interface BatchWriterOptions<T> {
   readonly collapse?: { key(row: T): string; merge(older: T, newer: T): T };
   /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
   readonly write: (rows: T[]) => Promise<void>;
-  /** Called after a commit with the rows as added (before collapsing), less any the database refused. */
-  readonly onWritten?: (rows: readonly T[]) => void;
+  /**
+   * Called after a commit with the rows as added (before collapsing), less any the database refused,
+   * each counted once: `rows` were received by this run; `replayed` came from a spool an earlier run
+   * left; spool copies of batches of this run are in neither (their batch counted them).
+   */
+  readonly onWritten?: (rows: readonly T[], replayed: readonly T[]) => void;
   readonly onBadRow: (row: T, error: unknown) => void;
   /** The first failed write of an outage (it will be retried): its error, for `last_error`. */
   readonly onWriteError?: (message: string) => void;
@@ -363,7 +367,8 @@ export class BatchWriter<T> {
       const ok = await this.#writeIsolating(rows, refused);
       if (ok) {
         this.#settle(origins);
-        this.#o.onWritten?.(refused.length === 0 ? batch : this.#without(batch, refused));
+        const { rows: counted, replayed } = this.#committed(batch, origins, refused);
+        this.#o.onWritten?.(counted, replayed);
       } else this.#abandon(batch, origins, this.#copied.has(batch));
     } catch (error) {
       // Only a bug in a callback can land here; never let it become an unhandled rejection.
@@ -396,15 +401,21 @@ export class BatchWriter<T> {
     return first && second;
   }
 
-  /** The batch's rows (as added) less those the database refused: a refused row may be a merge of several added ones. */
-  #without(batch: readonly T[], refused: readonly T[]): T[] {
+  /** The batch's rows (as added) less those the database refused (a refused row may be a merge of several added ones), by where they came from. */
+  #committed(batch: readonly T[], origins: ReadonlyArray<Replay | undefined>, refused: readonly T[]): { rows: readonly T[]; replayed: T[] } {
+    if (refused.length === 0 && origins.every((o) => o === undefined)) return { rows: batch, replayed: [] };
     const c = this.#o.collapse;
-    if (!c) {
-      const out = new Set(refused);
-      return batch.filter((row) => !out.has(row));
-    }
-    const keys = new Set(refused.map((row) => c.key(row)));
-    return batch.filter((row) => !keys.has(c.key(row)));
+    const refusedKeys = c ? new Set(refused.map((row) => c.key(row))) : undefined;
+    const refusedRows = c ? undefined : new Set(refused);
+    const rows: T[] = [];
+    const replayed: T[] = [];
+    batch.forEach((row, i) => {
+      if (refusedKeys?.has((c as NonNullable<typeof c>).key(row)) || refusedRows?.has(row)) return;
+      const kind = origins[i]?.segment.kind;
+      if (kind === 'copy') return;
+      (kind === 'earlier' ? replayed : rows).push(row);
+    });
+    return { rows, replayed };
   }
 
   async #writeWithRetry(rows: T[]): Promise<'ok' | 'abandoned' | { error: unknown }> {
@@ -544,7 +555,7 @@ export class BatchWriter<T> {
       if (!spoolRetry || since > cutoff || this.#copied.has(batch)) continue;
       const fresh = batch.filter((_, i) => origins[i] === undefined);
       // A copy the spool refused is tried again at the next check; the rows are in memory meanwhile.
-      if (fresh.length === 0 || spool.append(fresh).length === 0) this.#copied.add(batch);
+      if (fresh.length === 0 || spool.append(fresh, 'copy').length === 0) this.#copied.add(batch);
       else this.#spoolRefusedAt = now;
     }
     this.#gauge();

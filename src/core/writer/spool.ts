@@ -46,9 +46,17 @@ export interface SpoolDrop<T> {
   readonly error?: string;
 }
 
+/**
+ * What a segment's rows are, for counting them once when they are written: `earlier`, left by an
+ * earlier run (received and counted then); `moved`, rows of this run that left memory for the disk;
+ * `copy`, copies of batches of this run still in flight (counted when the batch itself commits).
+ */
+export type SegmentKind = 'earlier' | 'moved' | 'copy';
+
 export interface SpoolSegment {
   readonly path: string;
   readonly bytes: number;
+  readonly kind: SegmentKind;
   /** When its first row was written (ms since the epoch): the age of its oldest event. */
   readonly createdAt: number;
 }
@@ -85,7 +93,7 @@ export class Spool<T> {
   readonly #logger: Logger;
   /** Sealed segments waiting for replay, oldest first. */
   readonly #sealed: SpoolSegment[] = [];
-  #open: { path: string; fd: number; bytes: number; dirty: boolean; createdAt: number } | undefined;
+  #open: { path: string; fd: number; bytes: number; dirty: boolean; createdAt: number; kind: SegmentKind } | undefined;
   /** Segments taken for replay and not yet acknowledged: still on disk, still waiting. */
   readonly #taken = new Set<SpoolSegment>();
   #seq = 0;
@@ -127,7 +135,7 @@ export class Spool<T> {
         continue;
       }
       // Birth time where the file system keeps it; else the last write, which can only be younger.
-      this.#sealed.push({ path, bytes, createdAt: stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs });
+      this.#sealed.push({ path, bytes, kind: 'earlier', createdAt: stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs });
       this.#budget.bytes += bytes;
     }
     if (this.#sealed.length > 0) {
@@ -167,15 +175,17 @@ export class Spool<T> {
    * Synchronous on purpose: it runs when memory is full, and a row must be on its way to disk before
    * add() returns.
    */
-  append(rows: readonly T[]): SpoolDrop<T>[] {
+  append(rows: readonly T[], kind: 'moved' | 'copy' = 'moved'): SpoolDrop<T>[] {
     const drops: SpoolDrop<T>[] = [];
+    // One kind per segment: rows are counted by their segment's kind when written.
+    if (this.#open && this.#open.kind !== kind) this.#seal();
     const full: T[] = [];
     let chunk = '';
     let chunkRows: T[] = [];
     let chunkBytes = 0;
     const flush = () => {
       if (!chunk) return;
-      const failure = this.#write(chunk);
+      const failure = this.#write(chunk, kind);
       if (failure) {
         this.#budget.bytes -= chunkBytes;
         drops.push({ rows: chunkRows, reason: 'spool_write_failed', error: failure });
@@ -303,13 +313,13 @@ export class Spool<T> {
    * reached the disk is cut off again (a torn last line would otherwise be skipped at replay, a loss
    * nobody counted). A short write (the disk filling up) is continued, and its error then met.
    */
-  #write(chunk: string): string | undefined {
+  #write(chunk: string, kind: 'moved' | 'copy'): string | undefined {
     let start = -1;
     try {
       if (!this.#open) {
         this.#seq++;
         const path = join(this.#dir, `${String(this.#seq).padStart(12, '0')}.ndjson`);
-        this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false, createdAt: Date.now() };
+        this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false, createdAt: Date.now(), kind };
       }
       const buf = Buffer.from(chunk);
       start = this.#open.bytes;
@@ -346,7 +356,7 @@ export class Spool<T> {
     } catch {
       // Already unusable.
     }
-    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes, createdAt: open.createdAt });
+    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes, createdAt: open.createdAt, kind: open.kind });
   }
 
   #sync(): void {
@@ -366,7 +376,7 @@ export class Spool<T> {
     this.#sync();
     closeSync(open.fd);
     this.#open = undefined;
-    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes, createdAt: open.createdAt });
+    if (open.bytes > 0) this.#sealed.push({ path: open.path, bytes: open.bytes, createdAt: open.createdAt, kind: open.kind });
     else unlinkSync(open.path);
   }
 }
