@@ -1,4 +1,4 @@
-import type { Config } from './config.js';
+import { configSecrets, type Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
 import type { EmbeddedPostgres } from './core/db/embedded.js';
 import { migrateWithRetry } from './core/db/migrate.js';
@@ -26,6 +26,7 @@ import { WriterPool } from './core/writer/writer-pool.js';
 import { FEEDS } from './feeds/index.js';
 import { redactUrl, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { registerSecrets } from './util/redact.js';
 
 /** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -65,6 +66,8 @@ export interface HeadStart {
  */
 export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS, headStart?: HeadStart): App {
   checkFeedDefinitions(feeds);
+  // Before anything can log or record an error: their values are masked wherever they appear.
+  registerSecrets(configSecrets(config));
   const metrics = createMetrics();
   const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
   const writers = new WriterPool({ ...config, metrics, logger: logger.child({ component: 'writer' }), schemaReady: () => migrated });

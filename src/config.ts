@@ -202,6 +202,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return deepFreeze(config);
 }
 
+/**
+ * The values of the configured secrets, for util/redact.ts to mask wherever they appear: the TradePost
+ * API key and webhook secret, the store's password and cookie, and the passwords in DATABASE_URL and
+ * COMMERCE_LOGIN_URL (decoded; the redactor adds the encoded form).
+ */
+export function configSecrets(config: Config): string[] {
+  const out = [config.webhookSecret, urlPassword(config.databaseUrl)];
+  if (config.tradepost.enabled) out.push(config.tradepost.apiKey);
+  if (config.commerce.enabled) out.push(config.commerce.password, config.commerce.cookie, urlPassword(config.commerce.loginUrl));
+  return out.filter((s): s is string => s !== undefined && s !== '');
+}
+
+function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const p = new URL(url).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
