@@ -165,7 +165,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       if (!connect) return []; // routes only
       // The lock needs a real server session; the embedded database has a single process anyway.
       const lockUrl = db.embedded ? undefined : db.url;
-      return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, leaseMs: config.leaderLeaseMs, create: () => connect(ctx), status, logger: log })];
+      return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, lockPassword: db.password, leaseMs: config.leaderLeaseMs, create: () => connect(ctx), status, logger: log })];
     });
     lifecycle.defer('writers', async (deadline) => {
       const abandoned = (await Promise.all(feedWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);
