@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listingIdFor, makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { spawnDaemon } from '../helpers/daemon-process.js';
 import { PrivateCluster, privateClusterUnavailable } from '../helpers/private-cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -97,4 +98,13 @@ const unavailable = privateClusterUnavailable();
     const logs = app.logs.join('');
     expect(logs.includes(PASSWORD_A) || logs.includes(PASSWORD_B), 'a password in the logs').toBe(false);
   }, 90_000);
+});
+
+describe('DATABASE_PASSWORD_FILE at start', () => {
+  it('a file that cannot be read stops the daemon with one line naming the variable, exit 1', async () => {
+    const missing = join(tmpdir(), 'tributary-no-such-dir', 'db_password');
+    const daemon = spawnDaemon({ DATABASE_URL: 'postgres://app@127.0.0.1:1/tributary', DATABASE_PASSWORD_FILE: missing });
+    expect(await daemon.exited).toBe(1);
+    expect(daemon.output()).toBe('tributary: invalid configuration: DATABASE_PASSWORD_FILE cannot be read (ENOENT)\n');
+  });
 });
