@@ -98,6 +98,19 @@ const unavailable = privateClusterUnavailable();
     const logs = app.logs.join('');
     expect(logs.includes(PASSWORD_A) || logs.includes(PASSWORD_B), 'a password in the logs').toBe(false);
   }, 90_000);
+
+  it('a password file gone for a while (a secret being replaced): writes wait, then resume; nothing lost or rejected', async () => {
+    const file = join(secretDir, 'db_password');
+    rmSync(file);
+    await cluster.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [ROLE]);
+    const first = nextListing;
+    for (let i = 0; i < 20; i++) sendNew(10);
+    await waitFor(() => /ENOENT/.test(app!.statuses.get('bptf')?.lastError ?? ''), 'last_error names the unreadable file');
+    expect(await listings()).toBeLessThan(nextListing);
+    writeFileSync(file, `${PASSWORD_B}\n`);
+    await waitFor(async () => (await listings()) === nextListing, `the ${nextListing - first} held events written once the file is back`, 30_000);
+    expect(await db('SELECT * FROM ingest_rejects')).toEqual([]);
+  }, 60_000);
 });
 
 describe('DATABASE_PASSWORD_FILE at start', () => {
