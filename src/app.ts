@@ -1,4 +1,4 @@
-import type { Config } from './config.js';
+import { configSecrets, type Config } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
 import type { EmbeddedPostgres } from './core/db/embedded.js';
 import { migrateWithRetry } from './core/db/migrate.js';
@@ -28,6 +28,7 @@ import { WriterPool } from './core/writer/writer-pool.js';
 import { FEEDS } from './feeds/index.js';
 import { redactUrl, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { registerSecrets } from './util/redact.js';
 
 /** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -69,6 +70,8 @@ export interface HeadStart {
  */
 export function createApp(config: Config, logger: Logger, feeds: readonly FeedDefinition[] = FEEDS, headStart?: HeadStart): App {
   checkFeedDefinitions(feeds);
+  // Before anything can log or record an error: their values are masked wherever they appear.
+  registerSecrets(configSecrets(config));
   const metrics = createMetrics();
   const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
   const writers = new WriterPool({
@@ -195,7 +198,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       if (!connect) return []; // routes only
       // The lock needs a real server session; the embedded database has a single process anyway.
       const lockUrl = db.embedded ? undefined : db.url;
-      return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, leaseMs: config.leaderLeaseMs, create: () => connect(ctx), status, logger: log })];
+      return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, lockPassword: db.password, leaseMs: config.leaderLeaseMs, create: () => connect(ctx), status, logger: log })];
     });
     lifecycle.defer('writers', async (deadline) => {
       const abandoned = (await Promise.all(feedWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { passwordFileProblem } from './core/db/password-file.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -22,6 +23,7 @@ const list = z
 
 export const envSchema = z.object({
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })),
+  DATABASE_PASSWORD_FILE: optional(z.string()),
   DATA_DIR: z.string().min(1).default('./data'),
   EMBEDDED_PG_PORT: int(1, 65535).default(54320),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -82,6 +84,8 @@ export type ReplicaMode = 'one' | 'all';
 /** The resolved, frozen configuration every component receives. Durations are milliseconds. */
 export interface Config {
   readonly databaseUrl: string | undefined;
+  /** DATABASE_PASSWORD_FILE: the password, read from this file for every new connection; overrides DATABASE_URL's. */
+  readonly databasePasswordFile: string | undefined;
   /** Bound on one statement and on getting a connection (ms): a hung write fails and is retried. */
   readonly databaseTimeoutMs: number;
   readonly dataDir: string;
@@ -161,9 +165,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError('invalid configuration: COMMERCE_USERNAME and COMMERCE_PASSWORD are required with COMMERCE_LOGIN_URL');
     }
   }
+  if (e.DATABASE_PASSWORD_FILE !== undefined) {
+    if (!e.DATABASE_URL) {
+      throw new ConfigError('invalid configuration: DATABASE_PASSWORD_FILE needs DATABASE_URL (the embedded database takes no password)');
+    }
+    // Checked once here, so a wrong path stops the start with one line; later reads (every new
+    // connection) that fail are connection errors, retried like any other.
+    const problem = passwordFileProblem(e.DATABASE_PASSWORD_FILE);
+    if (problem) throw new ConfigError(`invalid configuration: DATABASE_PASSWORD_FILE ${problem}`);
+  }
   const [userField, passwordField] = e.COMMERCE_LOGIN_FIELDS;
   const config: Config = {
     databaseUrl: e.DATABASE_URL,
+    databasePasswordFile: e.DATABASE_PASSWORD_FILE,
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     dataDir: e.DATA_DIR,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
@@ -200,6 +214,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gapMinMs: e.GAP_MIN_MS,
   };
   return deepFreeze(config);
+}
+
+/**
+ * The values of the configured secrets, for util/redact.ts to mask wherever they appear: the TradePost
+ * API key and webhook secret, the store's password and cookie, and the passwords in DATABASE_URL and
+ * COMMERCE_LOGIN_URL (decoded; the redactor adds the encoded form).
+ */
+export function configSecrets(config: Config): string[] {
+  const out = [config.webhookSecret, urlPassword(config.databaseUrl)];
+  if (config.tradepost.enabled) out.push(config.tradepost.apiKey);
+  if (config.commerce.enabled) out.push(config.commerce.password, config.commerce.cookie, urlPassword(config.commerce.loginUrl));
+  return out.filter((s): s is string => s !== undefined && s !== '');
+}
+
+function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const p = new URL(url).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function deepFreeze<T>(value: T): T {

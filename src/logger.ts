@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { redactDeep, redactSecrets } from './util/redact.js';
 
 export type { Logger };
 
@@ -28,6 +29,33 @@ const REDACT_PATHS = [
 ];
 
 /**
+ * Text redaction (util/redact.ts: URL passwords, credential parameters, the registered secrets' values)
+ * at pino's hooks, so no line carries a credential whatever a caller passes: the message (also when
+ * pino takes it from an error), the error's message and stack (its causes included), and every string
+ * field of the logged object and of a child's bindings. Each hook copies only what it changes, and a
+ * string without any rule's marker is scanned, never copied: a line costs a few substring searches.
+ */
+function redactedErr(err: unknown): unknown {
+  const s: unknown = pino.stdSerializers.err(err as Error);
+  if (s === null || typeof s !== 'object') return redactDeep(s);
+  // A fresh object of pino's (its prototype keeps the original error as `raw`): rewrite its own fields in place.
+  const fields = s as Record<string, unknown>;
+  for (const key of Object.keys(fields)) fields[key] = redactDeep(fields[key]);
+  return s;
+}
+
+function redactFields(obj: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(obj)) {
+    if (key === 'err') continue; // the err serializer's, which keeps the error's type, message and stack
+    const v = obj[key];
+    const r = redactDeep(v);
+    if (r !== v) (copy ??= { ...obj })[key] = r;
+  }
+  return copy ?? obj;
+}
+
+/**
  * Log lines go to stdout, each written before the call returns. pino's default (buffered, flushed
  * synchronously at exit) never exits once stdout's reader is gone: that last flush retries a broken
  * pipe forever, and the process hangs at its exit instead of ending. Written synchronously, a broken
@@ -35,24 +63,27 @@ const REDACT_PATHS = [
  * writes a few a minute.
  */
 export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: true })): Logger {
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'tributary' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { log: redactFields },
+      serializers: { err: redactedErr, msg: (msg: unknown) => (typeof msg === 'string' ? redactSecrets(msg) : msg) },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,
   );
+  // pino's bindings formatter sees the root's bindings only (a child resets it), so a child's are
+  // redacted here, once when it is made. Children inherit this method: grandchildren too.
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings, options) {
+    return child.call(this, redactFields(bindings), options);
+  } as Logger['child'];
+  return logger;
 }
 
-/** Replace the password in a connection string, for logs that name the database. */
+/** A connection string without its password, for logs that name the database (`postgres://user:***@host/db`). */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = 'redacted';
-    return u.toString();
-  } catch {
-    return '[unparseable url]';
-  }
+  return redactSecrets(url);
 }

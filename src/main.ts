@@ -2,11 +2,12 @@
 import './young-generation.js';
 import { existsSync } from 'node:fs';
 import type { HeadStart } from './app.js';
-import { loadConfig } from './config.js';
+import { configSecrets, loadConfig } from './config.js';
 import { lockDataDir } from './core/data-dir-lock.js';
 import { startEmbeddedPostgres } from './core/db/embedded.js';
 import { ConfigError, exitCodeFor, FatalError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { registerSecrets } from './util/redact.js';
 
 /**
  * The daemon's entry point: read `.env`, parse the config (one line and exit 1 when invalid),
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // Masked in every log line from the first (createApp registers them too, for apps made without main).
+  registerSecrets(configSecrets(config));
   const logger = createLogger(config.logLevel);
   // Before the rest of the daemon loads (a third of a second of one core): the DATA_DIR lock, then the
   // embedded database's process, which takes most of a second to open, on the other core meanwhile.

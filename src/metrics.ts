@@ -35,7 +35,7 @@ export function createMetrics() {
     }),
     eventsIgnored: new Counter({
       name: 'tributary_events_ignored_total',
-      help: 'Well-formed upstream messages that carry no data to store (limit notices, acks), by source and event.',
+      help: 'Well-formed upstream messages that carry no data to store (limit notices, acks), by source and event (a known name; any other is counted as other).',
       labelNames: ['source', 'event'] as const,
       registers: [registry],
     }),

@@ -1,14 +1,16 @@
 import { existsSync } from 'node:fs';
-import { loadConfig } from './config.js';
+import { configSecrets, loadConfig } from './config.js';
 import { connectDatabase } from './core/db/connect.js';
 import { migrateToLatest } from './core/db/migrate.js';
 import { ConfigError, exitCodeFor } from './errors.js';
 import { createLogger } from './logger.js';
+import { registerSecrets } from './util/redact.js';
 
 /** `npm run migrate`: apply pending migrations to DATABASE_URL (or the embedded database) and exit. */
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig(process.env);
+  registerSecrets(configSecrets(config));
   const logger = createLogger(config.logLevel);
   const handle = await connectDatabase({ ...config, logger });
   try {

@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { configSecrets, loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 
 describe('loadConfig', () => {
@@ -56,5 +59,55 @@ describe('loadConfig', () => {
       expect((e as Error).message).toContain('TRADEPOST_URL');
       expect((e as Error).message).not.toContain(secret);
     }
+  });
+
+  describe('DATABASE_PASSWORD_FILE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-config-'));
+    const DB = 'postgres://app@db:5432/x';
+    const errorOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    };
+
+    it('is unset by default, and a readable file is accepted', () => {
+      expect(loadConfig({}).databasePasswordFile).toBeUndefined();
+      const file = join(dir, 'ok');
+      writeFileSync(file, 'pw-from-file\n');
+      expect(loadConfig({ DATABASE_URL: DB, DATABASE_PASSWORD_FILE: file }).databasePasswordFile).toBe(file);
+    });
+
+    it.each([
+      ['a missing file', { DATABASE_PASSWORD_FILE: join(dir, 'missing') }, /^invalid configuration: DATABASE_PASSWORD_FILE cannot be read \(ENOENT\)$/],
+      ['a directory', { DATABASE_PASSWORD_FILE: dir }, /^invalid configuration: DATABASE_PASSWORD_FILE cannot be read \(EISDIR\)$/],
+      ['an empty file', { DATABASE_PASSWORD_FILE: join(dir, 'empty') }, /^invalid configuration: DATABASE_PASSWORD_FILE is empty$/],
+    ])('%s: one line naming the variable', (_what, env, message) => {
+      writeFileSync(join(dir, 'empty'), '\n');
+      const error = errorOf({ DATABASE_URL: DB, ...env });
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error?.message).toMatch(message);
+    });
+
+    it('needs DATABASE_URL (the embedded database takes no password)', () => {
+      const file = join(dir, 'ok2');
+      writeFileSync(file, 'pw');
+      expect(errorOf({ DATABASE_PASSWORD_FILE: file })?.message).toMatch(/^invalid configuration: DATABASE_PASSWORD_FILE needs DATABASE_URL/);
+    });
+  });
+
+  it('configSecrets lists the configured secrets, decoded from the URLs', () => {
+    const c = loadConfig({
+      DATABASE_URL: 'postgres://app:db%40pw@db/x',
+      TRADEPOST_API_KEY: 'tp-key-1234',
+      TRADEPOST_WEBHOOK_SECRET: 'webhook-secret-0123456789',
+      COMMERCE_WS_URL: 'ws://shop/ws',
+      COMMERCE_LOGIN_URL: 'http://ops:login%20pw@shop/api/auth/login',
+      COMMERCE_USERNAME: 'ops',
+      COMMERCE_PASSWORD: 'store-pw',
+    });
+    expect(configSecrets(c).sort()).toEqual(['db@pw', 'login pw', 'store-pw', 'tp-key-1234', 'webhook-secret-0123456789']);
   });
 });

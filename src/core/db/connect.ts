@@ -2,6 +2,8 @@ import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } f
 import pg from 'pg';
 import type { Logger } from '../../logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { passwordFromFile, type PasswordSource } from './password-file.js';
+import { pgConnection } from './pg-connection.js';
 import type { CoreDatabase } from './schema.js';
 
 export interface DatabaseHandle {
@@ -10,12 +12,16 @@ export interface DatabaseHandle {
   /** Connection string in use (the embedded server's when DATABASE_URL is unset). May hold a password: log with redactUrl. */
   readonly url: string;
   readonly embedded: boolean;
+  /** DATABASE_PASSWORD_FILE's reader, for other sessions on this database (the leader lock); undefined: the URL's password. */
+  readonly password: PasswordSource | undefined;
   /** Destroy the pool, then stop the embedded server if there is one. */
   close(): Promise<void>;
 }
 
 export async function connectDatabase(opts: {
   databaseUrl: string | undefined;
+  /** DATABASE_PASSWORD_FILE: read for every new connection; overrides the URL's password (not for the embedded database). */
+  databasePasswordFile?: string | undefined;
   dataDir: string;
   embeddedPgPort: number;
   logger: Logger;
@@ -32,8 +38,9 @@ export async function connectDatabase(opts: {
     embedded = await (opts.embedded ?? startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, logger: opts.logger }));
     url = embedded.url;
   }
+  const password = !embedded && opts.databasePasswordFile ? passwordFromFile(opts.databasePasswordFile) : undefined;
   const pool = new pg.Pool({
-    connectionString: url,
+    ...pgConnection(url, password),
     // PGlite executes one statement at a time, so more connections would only queue inside it.
     max: embedded ? 2 : (opts.poolMax ?? 6),
     connectionTimeoutMillis: Math.min(timeoutMs, 10_000),
@@ -58,6 +65,7 @@ export async function connectDatabase(opts: {
     pool,
     url,
     embedded: embedded !== undefined,
+    password,
     async close() {
       if (closed) return;
       closed = true;

@@ -1,6 +1,7 @@
 import type { ReplicaMode } from '../../config.js';
 import type { Connector } from '../feed.js';
 import type { Logger } from '../../logger.js';
+import type { PasswordSource } from '../db/password-file.js';
 import type { SourceStatus } from '../status/source-status.js';
 import { LeaderLock } from './leader-lock.js';
 
@@ -22,6 +23,8 @@ export class FeedRunner {
       readonly mode: ReplicaMode;
       /** The lock needs a real server session; on the embedded database there is one process anyway. */
       readonly lockUrl: string | undefined;
+      /** The lock session's password source (DATABASE_PASSWORD_FILE); undefined: the URL's password. */
+      readonly lockPassword?: PasswordSource;
       readonly create: () => Connector;
       readonly status: SourceStatus;
       readonly logger: Logger;
@@ -44,6 +47,7 @@ export class FeedRunner {
     status.setLeader(false);
     this.#lock = new LeaderLock({
       url: lockUrl,
+      password: this.opts.lockPassword,
       feed: source,
       lockId: this.opts.lockId,
       logger: logger.child({ component: 'leader-lock' }),

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../../logger.js';
+import type { PasswordSource } from '../db/password-file.js';
+import { pgConnection } from '../db/pg-connection.js';
 import { delay } from '../../util/delay.js';
 
 /**
@@ -41,6 +43,8 @@ export const DEFAULT_LEASE_MS = 15_000;
 
 export interface LeaderLockOptions {
   readonly url: string;
+  /** DATABASE_PASSWORD_FILE's reader: asked at each (re)connection, so a rotated password is used; overrides the URL's. */
+  readonly password?: PasswordSource;
   /** The feed's name, for the lock session's application_name. */
   readonly feed: string;
   /** The second key of the lock: the feed definition's lockId (unique among feeds). */
@@ -199,7 +203,7 @@ export class LeaderLock {
 
   async #connect(pollMs: number): Promise<pg.Client> {
     const client = new pg.Client({
-      connectionString: this.#o.url,
+      ...pgConnection(this.#o.url, this.#o.password),
       connectionTimeoutMillis: Math.max(2_000, pollMs * 2),
       query_timeout: Math.max(2_000, pollMs * 2),
       keepAlive: true,

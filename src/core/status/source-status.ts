@@ -1,4 +1,5 @@
 import type { Metrics } from '../../metrics.js';
+import { redactSecrets } from '../../util/redact.js';
 import { CONNECTION_STATES, type ConnectionState } from '../transport/reconnecting-socket.js';
 import type { GapTracker } from './gap-tracker.js';
 import type { StatusRow } from './ingest-status-store.js';
@@ -33,14 +34,19 @@ export class SourceStatus {
     this.setState('stopped');
   }
 
+  /**
+   * `error` may come from anywhere (an upstream's answer, a URL in a socket error): it is redacted
+   * here, once, before ingest_status, ingest_gaps, /status.json or the status page can show it.
+   */
   setState(state: ConnectionState, error?: string): void {
+    const why = error === undefined ? undefined : lastErrorText(error);
     // A deliberate stop (shutdown, leadership handed over) is not an interruption this replica records:
     // whoever leads next starts its gap from the last frame in ingest_status, so it is one gap.
-    if (this.state === 'connected' && state !== 'connected' && state !== 'stopped') this.gaps?.interrupted(error ?? state);
+    if (this.state === 'connected' && state !== 'connected' && state !== 'stopped') this.gaps?.interrupted(why ?? state);
     this.state = state;
     if (state === 'connected') this.connectedSince = new Date();
     else this.connectedSince = null;
-    if (error !== undefined) this.lastError = error.slice(0, 500);
+    if (why !== undefined) this.lastError = why;
     for (const s of CONNECTION_STATES) this.metrics.connectionState.set({ source: this.source, state: s }, s === state ? 1 : 0);
   }
 
@@ -62,7 +68,7 @@ export class SourceStatus {
 
   /** The latest error that is not a connection state change (e.g. events dropped): ingest_status.last_error. */
   noteError(message: string): void {
-    this.lastError = message.slice(0, 500);
+    this.lastError = lastErrorText(message);
   }
 
   setLeader(leader: boolean): void {
@@ -117,4 +123,11 @@ export class SourceStatus {
       lastError: this.lastError,
     };
   }
+}
+
+/** Longest last_error kept (characters). Redacted before it is cut, so a cut never splits a credential out of its rule. */
+const LAST_ERROR_MAX = 500;
+
+function lastErrorText(message: string): string {
+  return redactSecrets(message).slice(0, LAST_ERROR_MAX);
 }

@@ -23,8 +23,11 @@ import { scanFrame } from './scanner.js';
 
 export const SOURCE = 'bptf';
 
-/** Both spellings: one public client quotes the docs as `client-limit-exceeeded`. */
-const LIMIT_EVENTS = new Set(['client-limit-exceeded', 'client-limit-exceeeded', 'buffer-limit-exceeded']);
+/**
+ * Both spellings: one public client quotes the docs as `client-limit-exceeeded`. These are also the
+ * known values of the `event` label of tributary_events_ignored_total; any other name counts as `other`.
+ */
+export const LIMIT_EVENTS: ReadonlySet<string> = new Set(['client-limit-exceeded', 'client-limit-exceeeded', 'buffer-limit-exceeded']);
 
 export function parseBptfFrame(data: Buffer | string, receivedAt = Date.now()): ParsedFrame {
   if (typeof data !== 'string') {

@@ -4,7 +4,8 @@ import type { Session } from '../../core/transport/reconnecting-socket.js';
 import { toListingRow } from './listing-row.js';
 import { listingEventsTable } from './history.js';
 import { listingsTable } from './listings-table.js';
-import { parseBptfFrame, SOURCE } from './parse.js';
+import { boundedLabel } from '../../util/bounded-label.js';
+import { LIMIT_EVENTS, parseBptfFrame, SOURCE } from './parse.js';
 
 export interface BptfConnectorOptions {
   readonly url: string;
@@ -32,7 +33,8 @@ export function createBptfConnector(opts: BptfConnectorOptions, ctx: FeedContext
       if (opts.history) ctx.add(listingEventsTable, admitted);
       ctx.reject(frame.rejects);
       for (const notice of frame.notices) {
-        metrics.eventsIgnored.inc({ source: SOURCE, event: notice.event });
+        // The name is the upstream's choice: an unknown one is counted as `other` (one series, not one per name).
+        metrics.eventsIgnored.inc({ source: SOURCE, event: boundedLabel(notice.event, LIMIT_EVENTS) });
         if (notice.kind === 'limit') {
           logger.warn({ event: notice.event }, 'backpack.tf reports a limit (another connection from this IP?); reconnecting with backoff');
           control.fail(notice.event);

@@ -2,6 +2,7 @@ import type { Connector, FeedContext } from '../../core/feed.js';
 import { feedSocket } from '../../core/feed-socket.js';
 import type { Session } from '../../core/transport/reconnecting-socket.js';
 import { AuthError, UpstreamConfigError } from '../../errors.js';
+import { boundedLabel } from '../../util/bounded-label.js';
 import { eventsTable } from './events-table.js';
 import { parseTradePostFrame, SOURCE } from './parse.js';
 
@@ -22,7 +23,7 @@ export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 /** Errors a retry cannot fix soon: wait the maximum backoff (state auth_failed). */
 const AUTH_ERRORS = new Set(['AUTH_INVALID_API_KEY', 'AUTH_API_KEY_INACTIVE', 'AUTH_API_KEY_EXPIRED']);
 /** The codes TradePost's TPX documentation lists; any other is counted as `error:other`, so a metric label stays bounded. */
-const KNOWN_ERRORS = new Set([...AUTH_ERRORS, 'AUTH_REQUIRED', 'NO_VALID_ROOMS', 'INVALID_ROOM', 'INVALID_MESSAGE', 'INVALID_JSON']);
+const KNOWN_ERRORS: ReadonlySet<string> = new Set([...AUTH_ERRORS, 'AUTH_REQUIRED', 'NO_VALID_ROOMS', 'INVALID_ROOM', 'INVALID_MESSAGE', 'INVALID_JSON']);
 
 /**
  * TradePost TPX: open -> authenticate with the API key -> `authenticated` -> subscribe to the
@@ -67,7 +68,7 @@ export function createTradePostConnector(opts: TradePostConnectorOptions, ctx: F
             if (invalidRooms) control.degraded(invalidRooms);
             return;
           case 'error':
-            metrics.eventsIgnored.inc({ source: SOURCE, event: `error:${KNOWN_ERRORS.has(m.code) ? m.code : 'other'}` });
+            metrics.eventsIgnored.inc({ source: SOURCE, event: `error:${boundedLabel(m.code, KNOWN_ERRORS)}` });
             if (AUTH_ERRORS.has(m.code)) {
               logger.error({ code: m.code, error: m.message }, 'TradePost refused the API key; retrying only at the maximum backoff (RECONNECT_MAX_MS)');
               control.fail(new AuthError(m.code, `${m.code}: ${m.message}`));
