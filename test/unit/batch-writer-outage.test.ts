@@ -64,6 +64,32 @@ describe('BatchWriter through outages', () => {
     await w.drain();
   });
 
+  it('rows of a replay that went back to disk while their batch was in flight are counted once, as replayed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
+    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    expect(earlier.append(rows(0, 200))).toEqual([]);
+    earlier.close(); // an earlier run's spool
+    // Failing far past spillAfterMs: the rows waiting in memory go back to disk while two batches are in flight.
+    let failUntil = Date.now() + 1_500;
+    const counted = { written: 0, replayed: 0 };
+    const { w } = setup(
+      {
+        write: async () => {
+          if (Date.now() < failUntil) throw refused();
+        },
+        onWritten: (written, replayed) => {
+          counted.written += written.length;
+          counted.replayed += replayed.length;
+        },
+      },
+      dir,
+    );
+    await waitFor(() => segments(dir).length === 0, 'the spool emptied', 10_000);
+    failUntil = 0;
+    await w.drain();
+    expect(counted).toEqual({ written: 0, replayed: 200 });
+  });
+
   it('a write that hangs without failing is an outage: held rows reach the spool within about a second', async () => {
     let release: () => void = () => undefined;
     const hung = new Promise<void>((r) => (release = r));

@@ -75,7 +75,8 @@ export interface BatchWriterOptions<T> {
   /**
    * Called after a commit with the rows as added (before collapsing), less any the database refused,
    * each counted once: `rows` were received by this run; `replayed` came from a spool an earlier run
-   * left; spool copies of batches of this run are in neither (their batch counted them).
+   * left; spool copies of batches of this run are in neither (their batch counted them), nor are
+   * rows of a replayed segment that went back to disk meanwhile (its next replay counts them all).
    */
   readonly onWritten?: (rows: readonly T[], replayed: readonly T[]) => void;
   readonly onBadRow: (row: T, error: unknown) => void;
@@ -411,9 +412,11 @@ export class BatchWriter<T> {
     const replayed: T[] = [];
     batch.forEach((row, i) => {
       if (refusedKeys?.has((c as NonNullable<typeof c>).key(row)) || refusedRows?.has(row)) return;
-      const kind = origins[i]?.segment.kind;
-      if (kind === 'copy') return;
-      (kind === 'earlier' ? replayed : rows).push(row);
+      const origin = origins[i];
+      // A segment that went back to disk while this batch was in flight is replayed again whole,
+      // and that replay counts these rows: counted now too, they would count twice.
+      if (origin?.segment.kind === 'copy' || origin?.abandoned) return;
+      (origin?.segment.kind === 'earlier' ? replayed : rows).push(row);
     });
     return { rows, replayed };
   }
