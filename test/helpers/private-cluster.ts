@@ -100,19 +100,42 @@ export class PrivateCluster {
     const cluster = new PrivateCluster(dir, opts.port ?? (await freePort()), bin, asPostgres);
     try {
       await cluster.#tool('initdb', ['-D', cluster.dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', ...(opts.initdbArgs ?? [])]);
-      const settings: Record<string, string | number | boolean> = {
-        port: cluster.port,
-        listen_addresses: '127.0.0.1',
-        unix_socket_directories: dir,
-        password_encryption: 'scram-sha-256',
-        // A test cluster: losing it in a host crash costs nothing, and fsync costs seconds on a busy disk.
-        fsync: false,
-        ...opts.settings,
-      };
-      appendFileSync(join(cluster.dataDir, 'postgresql.conf'), `\n${Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'string' ? `'${v.replace(/'/g, "''")}'` : String(v)}`).join('\n')}\n`);
+      cluster.#configure(opts.settings);
       const hba = ['local all all trust', 'local replication all trust', 'host all all 127.0.0.1/32 scram-sha-256', 'host replication all 127.0.0.1/32 scram-sha-256', ...(opts.hba ?? [])];
       writeFileSync(join(cluster.dataDir, 'pg_hba.conf'), `${hba.join('\n')}\n`);
-      await cluster.#tool('pg_ctl', ['-D', cluster.dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+      await cluster.#startServer();
+    } catch (err) {
+      await cluster.stop().catch(() => undefined);
+      throw err;
+    }
+    return cluster;
+  }
+
+  /**
+   * A physical streaming standby of `primary` (hot standby: it answers reads, refuses writes with
+   * 25006): pg_basebackup over TCP as `replication.user` (a REPLICATION role; the password goes through
+   * PGPASSWORD, never on a command line), -R so it starts as a standby that streams from the
+   * primary (-R writes the connection settings, password included, to postgresql.auto.conf), then
+   * started on a port of its own. The primary needs wal_level replica (the default)
+   * and a free WAL sender; its pg_hba.conf already lets replication connections in from 127.0.0.1.
+   */
+  static async standbyOf(primary: PrivateCluster, replication: { readonly user: string; readonly password: string }, opts: Pick<PrivateClusterOptions, 'settings' | 'port'> = {}): Promise<PrivateCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-pg-standby-'));
+    if (primary.asPostgres) {
+      const user = osUser('postgres') as { uid: number; gid: number };
+      chownSync(dir, user.uid, user.gid);
+    }
+    const cluster = new PrivateCluster(dir, opts.port ?? (await freePort()), primary.bin, primary.asPostgres);
+    try {
+      // -c fast: a spread checkpoint on the primary would hold the copy back for minutes.
+      await cluster.#tool(
+        'pg_basebackup',
+        ['-h', '127.0.0.1', '-p', String(primary.port), '-U', replication.user, '-D', cluster.dataDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync', '-w'],
+        { PGPASSWORD: replication.password },
+      );
+      // The copy carries the primary's postgresql.conf (its port and socket directory): these win.
+      cluster.#configure(opts.settings);
+      await cluster.#startServer();
     } catch (err) {
       await cluster.stop().catch(() => undefined);
       throw err;
@@ -157,6 +180,19 @@ export class PrivateCluster {
     }
   }
 
+  /** pg_ctl promote: a standby becomes a primary; resolves once it accepts writes. */
+  async promote(): Promise<void> {
+    await this.#tool('pg_ctl', ['-D', this.dataDir, '-w', '-t', '60', 'promote']);
+  }
+
+  /**
+   * pg_ctl stop, keeping the directory (a failover's old primary): `fast` ends the sessions and
+   * shuts down cleanly (a standby receives all the WAL first); `immediate` is a crash.
+   */
+  async stopServer(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    await this.#tool('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '30', 'stop']);
+  }
+
   /** pg_ctl stop (fast: ends sessions), then removes the directory. Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -168,11 +204,30 @@ export class PrivateCluster {
     }
   }
 
-  /** One of the server's tools, as the `postgres` OS user when we are root. */
-  #tool(name: string, args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+  /** Appends the defaults below and `extra` (which win) to postgresql.conf. */
+  #configure(extra: PrivateClusterOptions['settings']): void {
+    const settings: Record<string, string | number | boolean> = {
+      port: this.port,
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: this.dir,
+      password_encryption: 'scram-sha-256',
+      // A test cluster: losing it in a host crash costs nothing, and fsync costs seconds on a busy disk.
+      fsync: false,
+      ...extra,
+    };
+    appendFileSync(join(this.dataDir, 'postgresql.conf'), `\n${Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'string' ? `'${v.replace(/'/g, "''")}'` : String(v)}`).join('\n')}\n`);
+  }
+
+  /** pg_ctl start; waits until it accepts connections. */
+  async #startServer(): Promise<void> {
+    await this.#tool('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
+  }
+
+  /** One of the server's tools, as the `postgres` OS user when we are root (runuser keeps the environment, so `env` reaches it). */
+  #tool(name: string, args: readonly string[], env?: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
     const path = join(this.bin, name);
     const [file, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, [...args]];
-    return run(file, argv, { cwd: this.dir, maxBuffer: 16 * 1024 * 1024 }).catch((err: Error & { stderr?: string }) => {
+    return run(file, argv, { cwd: this.dir, maxBuffer: 16 * 1024 * 1024, ...(env && { env: { ...process.env, ...env } }) }).catch((err: Error & { stderr?: string }) => {
       throw new Error(`${name} failed: ${err.message.split('\n')[0]}${err.stderr ? `\n${err.stderr}` : ''}`);
     });
   }

@@ -5,13 +5,18 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * - cut(): destroy every connection and refuse new ones (connection refused / reset mid-write).
  * - hang(): keep connections open but forward nothing (a write that hangs).
  * - restore(): forward again.
+ * - retarget(port): new connections go to another server (a failover behind a proxy or a virtual IP).
  */
 export class TcpProxy {
   #server: Server | undefined;
   #pairs = new Set<[Socket, Socket]>();
   #mode: 'up' | 'cut' | 'hang' = 'up';
 
-  constructor(private readonly target: { host: string; port: number }) {}
+  #target: { host: string; port: number };
+
+  constructor(target: { host: string; port: number }) {
+    this.#target = { ...target };
+  }
 
   static forUrl(url: string): TcpProxy {
     const u = new URL(url);
@@ -37,7 +42,7 @@ export class TcpProxy {
         client.destroy();
         return;
       }
-      const upstream = connect(this.target.port, this.target.host);
+      const upstream = connect(this.#target.port, this.#target.host);
       const pair: [Socket, Socket] = [client, upstream];
       this.#pairs.add(pair);
       const forward = (from: Socket, to: Socket) =>
@@ -59,11 +64,7 @@ export class TcpProxy {
 
   cut(): void {
     this.#mode = 'cut';
-    for (const [a, b] of this.#pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    this.#pairs.clear();
+    this.#destroyPairs();
   }
 
   hang(): void {
@@ -74,6 +75,24 @@ export class TcpProxy {
     // Bytes swallowed while hanging left those streams corrupt: end them, as a real network reset would.
     if (this.#mode === 'hang') this.cut();
     this.#mode = 'up';
+  }
+
+  /**
+   * New connections go to `port` (same host) from now on. The existing pairs are destroyed (their
+   * clients see a reset and reconnect, to `port`), unless `keepOpen`: then they stay on the old
+   * server, as the connections a pool holds do when a failover redirects only new ones (DNS, a virtual IP).
+   */
+  retarget(port: number, opts: { keepOpen?: boolean } = {}): void {
+    this.#target = { ...this.#target, port };
+    if (!opts.keepOpen) this.#destroyPairs();
+  }
+
+  #destroyPairs(): void {
+    for (const [a, b] of this.#pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.#pairs.clear();
   }
 
   async stop(): Promise<void> {
