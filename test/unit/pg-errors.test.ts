@@ -15,6 +15,7 @@ describe('classifyWriteError: whose fault a write error is', () => {
     ['58030 I/O error', withCode('58030')],
     ['55P03 lock not available', withCode('55P03')],
     ['55006 object in use', withCode('55006')],
+    ['25P02 transaction aborted by an earlier error (a cancel)', withCode('25P02')],
     ['ECONNREFUSED', withCode('ECONNREFUSED')],
     ['ECONNRESET', withCode('ECONNRESET')],
     ['EPIPE', withCode('EPIPE')],

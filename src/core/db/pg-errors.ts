@@ -31,7 +31,8 @@ export interface ClassifiedError {
 }
 
 const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58']);
-const TRANSIENT_STATES = new Set(['55P03', '55006']);
+/** 25P02: a statement of a transaction that an earlier error (e.g. a cancel) aborted; the whole transaction is retried. */
+const TRANSIENT_STATES = new Set(['55P03', '55006', '25P02']);
 const REFUSING_CLASSES = new Set(['28']);
 const REFUSING_STATES = new Set(['25006', '42501', '42P01', '42703', '42883', '3D000']);
 const ROW_CLASSES = new Set(['22', '23', '54']);
@@ -60,7 +61,3 @@ export function classifyWriteError(error: unknown): ClassifiedError {
   return DRIVER_CONNECTION_ERROR.test(message) ? { scope: 'transient' } : { scope: 'unknown' };
 }
 
-/** The error's SQLSTATE, or undefined. */
-export function sqlstateOf(error: unknown): string | undefined {
-  return classifyWriteError(error).sqlstate;
-}
