@@ -1,5 +1,5 @@
 import { configSecrets, type Config } from './config.js';
-import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
+import { connectDatabase, pingDatabase, type DatabaseHandle } from './core/db/connect.js';
 import type { EmbeddedPostgres } from './core/db/embedded.js';
 import { migrateWithRetry } from './core/db/migrate.js';
 import { checkFeedDefinitions, type FeedContext, type FeedDefinition, type PeriodicTask } from './core/feed.js';
@@ -84,6 +84,9 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     refusingRetry: { baseMs: config.reconnect.baseMs, maxMs: Math.min(config.reconnect.maxMs, REFUSING_RETRY_MAX_MS) },
     canary: async () => {
       if (database) await touchStatusRow(database.db, config.instanceId);
+    },
+    probe: async () => {
+      if (database) await pingDatabase(database.db);
     },
   });
   const plans = feeds.flatMap((def) => {
@@ -201,6 +204,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, lockPassword: db.password, leaseMs: config.leaderLeaseMs, create: () => connect(ctx), status, logger: log })];
     });
     lifecycle.defer('writers', async (deadline) => {
+      writers.stop();
       const abandoned = (await Promise.all(feedWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);
       if (abandoned > 0) logger.error({ abandoned }, 'events left unwritten at shutdown');
     });
@@ -210,6 +214,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     // Feeds read from the first second; their writers hold (memory, then spool) until the schema is there.
     const retry = { ...config.reconnect, maxMs: Math.min(config.reconnect.maxMs, MIGRATE_RETRY_MAX_MS), signal };
     migrated = await migrateWithRetry(db, logger.child({ component: 'migrate' }), retry);
+    writers.retryNow(); // the writes that waited for the schema go now, not at the end of their backoff
     signal.throwIfAborted();
 
     lifecycle.defer('periodic tasks', startPeriodicTasks(tasks));

@@ -130,3 +130,37 @@ describe('BatchWriter through outages', () => {
     rmSync(dir, { force: true });
   });
 });
+
+describe('BatchWriter replaying a spool of several segments', () => {
+  it('keeps its write slots busy: no moment without a batch in flight until the spool is written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-replay-'));
+    // Five segments of 1,000 rows: each Spool closed seals its segment, as five earlier runs would.
+    for (let s = 0; s < 5; s++) {
+      const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+      expect(earlier.append(rows(s * 1_000, 1_000))).toEqual([]);
+      earlier.close();
+    }
+    expect(segments(dir)).toHaveLength(5);
+    const written = new Set<string>();
+    let inFlight = 0;
+    let idleMoments = 0;
+    const { w } = setup(
+      {
+        maxEvents: 100,
+        write: async (batch) => {
+          inFlight++;
+          await new Promise((r) => setTimeout(r, 2));
+          for (const r of batch) written.add(r.k);
+          inFlight--;
+          // Both slots empty while rows are still to be written: a gap in the replay.
+          if (inFlight === 0 && written.size < 5_000) idleMoments++;
+        },
+      },
+      dir,
+    );
+    await waitFor(() => written.size === 5_000, 'every spooled row written', 20_000);
+    await waitFor(() => segments(dir).length === 0, 'the spool emptied', 5_000);
+    expect(idleMoments).toBe(0);
+    await w.drain();
+  });
+});

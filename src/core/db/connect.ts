@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../../logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
@@ -131,4 +131,9 @@ function readOnlyReporter(pool: pg.Pool, logger: Logger): () => void {
       )
       .catch((err: unknown) => logger.debug({ err }, 'could not ask the database whether it is in recovery'));
   };
+}
+
+/** The cheapest question a database answers: for readiness and for noticing the end of an outage. */
+export async function pingDatabase(db: Kysely<CoreDatabase>): Promise<void> {
+  await sql`SELECT 1`.execute(db);
 }

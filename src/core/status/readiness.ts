@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { pingDatabase } from '../db/connect.js';
 import type { Metrics } from '../../metrics.js';
 import type { CoreDatabase } from '../db/schema.js';
 import type { Refusal } from '../writer/batch-writer.js';
@@ -49,7 +50,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boo
       const db = deps.db();
       if (db) {
         try {
-          await sql`SELECT 1`.execute(db);
+          await pingDatabase(db);
           ok = true;
         } catch {
           ok = false;

@@ -41,6 +41,7 @@
  */
 import PQueue from 'p-queue';
 import { classifyWriteError, type ClassifiedError } from '../db/pg-errors.js';
+import { RetryableError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { backoffDelay } from '../../util/backoff.js';
@@ -110,6 +111,8 @@ const REFUSING_LOG_MS = 30_000;
 
 /** While writes fail, rows held in memory only for longer than this (ms) are put on disk: what a crash can lose. */
 const SPILL_AFTER_MS = 1_000;
+/** Spool segments replayed at once: the next is read while the current one is written (two 8 MiB segments at most). */
+const MAX_REPLAYS = 2;
 /** How often (ms) that is checked while writes fail. */
 const SPILL_CHECK_MS = 250;
 /** After the spool refused rows (disk full, permissions), spilling is tried again this much later (ms). */
@@ -132,7 +135,8 @@ export class BatchWriter<T> {
   #sizes: number[] = [];
   /** The replay each pending row came from (undefined for rows from the socket), parallel to #pending. */
   #origins: Array<Replay | undefined> = [];
-  #replaying: Replay | undefined;
+  /** Spool segments being replayed, oldest first: at most MAX_REPLAYS at once. */
+  readonly #replays = new Set<Replay>();
   /** The write slots: one running task per batch in flight. */
   readonly #slots: PQueue;
   #inFlightRows = 0;
@@ -149,6 +153,10 @@ export class BatchWriter<T> {
   #spillTimer: NodeJS.Timeout | undefined;
   #refusal: Refusal | undefined;
   #refusingLoggedAt = 0;
+  /** Aborted (and replaced) by retryNow(): wakes the batches waiting out an outage's backoff. */
+  #wake = new AbortController();
+  /** Batches waiting out a backoff after a connection error or another transient one from the database. */
+  #waitingOutage = 0;
   /** When the spool last refused rows this writer tried to spill (ms): they stay in memory a while. */
   #spoolRefusedAt = 0;
 
@@ -174,6 +182,20 @@ export class BatchWriter<T> {
   /** True while at least one write has failed and not yet succeeded since. */
   get failing(): boolean {
     return this.#consecutiveFailures > 0;
+  }
+
+  /** True while a batch waits out a transient database error's backoff: retryNow() would retry it at once. */
+  get waitingOutage(): boolean {
+    return this.#waitingOutage > 0;
+  }
+
+  /**
+   * The database answers again (a probe passed, or the migrations are applied): retry the batches
+   * waiting out a transient failure now, rather than at the end of a backoff of up to seconds.
+   */
+  retryNow(): void {
+    this.#wake.abort();
+    this.#wake = new AbortController();
   }
 
   /** Why the database refuses this writer's writes, while it does. */
@@ -277,11 +299,15 @@ export class BatchWriter<T> {
     this.#armTimer();
   }
 
-  /** Load the oldest spool segment when memory is below half full and writes are succeeding. */
+  /**
+   * Load the oldest spool segment when memory is below half full and writes are succeeding, and the
+   * rows waiting would not fill the write slots' next batches: the next segment is read while the
+   * current one is written, so the slots never run empty at a segment's end while the spool holds rows.
+   */
   #maybeReplay(): void {
     const spool = this.#o.spool;
-    if (!spool || this.#replaying || this.#state !== 'running' || this.#consecutiveFailures > 0 || this.#stalled()) return;
-    if (!this.#o.budget.roomToReplay || spool.isEmpty) return;
+    if (!spool || this.#replays.size >= MAX_REPLAYS || this.#state !== 'running' || this.#consecutiveFailures > 0) return;
+    if (this.#pending.length >= this.#o.maxEvents * this.#maxInFlight || !this.#o.budget.roomToReplay || spool.isEmpty || this.#stalled()) return;
     const taken = spool.takeOldest();
     if (!taken) return;
     if (taken.rows.length === 0) {
@@ -289,8 +315,8 @@ export class BatchWriter<T> {
       return;
     }
     const replay: Replay = { segment: taken.segment, outstanding: taken.rows.length, abandoned: false };
-    this.#replaying = replay;
-    this.#o.logger.info({ rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
+    this.#replays.add(replay);
+    this.#o.logger.debug({ rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
     // The segment was sized to fit; it may overshoot the memory budget by at most one segment.
     const sizeOf = this.#o.sizeOf;
     const sizes = sizeOf ? taken.rows.map(sizeOf) : new Array<number>(taken.rows.length).fill(0);
@@ -313,7 +339,7 @@ export class BatchWriter<T> {
       r.outstanding--;
       if (r.outstanding === 0) {
         if (!r.abandoned) this.#o.spool?.ack(r.segment);
-        if (this.#replaying === r) this.#replaying = undefined;
+        this.#replays.delete(r);
       }
     }
   }
@@ -333,7 +359,7 @@ export class BatchWriter<T> {
         // the mark, nothing would replay again until a restart.
         r.abandoned = true;
         this.#o.spool?.release(r.segment);
-        if (this.#replaying === r) this.#replaying = undefined;
+        this.#replays.delete(r);
       }
     });
     if (fresh.length === 0 || onDiskAlready) return 0;
@@ -459,7 +485,19 @@ export class BatchWriter<T> {
           // The first failure and then every tenth, so an outage is visible but does not flood.
           this.#o.logger.warn({ err: error, rows: rows.length, attempt, retry_in_ms: wait, held: this.held }, 'batch write failed; retrying');
         }
-        await delay(wait, this.#hardStop.signal);
+        // A refusing database is asked again only at its backoff; an outage may end sooner, and a
+        // probe then wakes the batches (retryNow). Our own RetryableError (migrations pending)
+        // is woken when the migrations are applied.
+        if (refusing) await delay(wait, this.#hardStop.signal);
+        else {
+          const outage = !(error instanceof RetryableError);
+          if (outage) this.#waitingOutage++;
+          try {
+            await delay(wait, AbortSignal.any([this.#hardStop.signal, this.#wake.signal]));
+          } finally {
+            if (outage) this.#waitingOutage--;
+          }
+        }
       }
     }
   }

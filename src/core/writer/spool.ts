@@ -254,7 +254,9 @@ export class Spool<T> {
   /** A replayed segment could not be written (shutdown): keep it for the next run. */
   release(segment: SpoolSegment): void {
     this.#taken.delete(segment);
-    this.#sealed.unshift(segment);
+    // Back in its place by sequence (names sort as numbers: zero-padded), so the replay stays in order.
+    const at = this.#sealed.findIndex((s) => s.path > segment.path);
+    this.#sealed.splice(at < 0 ? this.#sealed.length : at, 0, segment);
   }
 
   close(): void {

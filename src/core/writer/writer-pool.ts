@@ -12,6 +12,12 @@ const SPOOL_FSYNC_INTERVAL_MS = 200;
 const WRITE_RETRY = { baseMs: 100, maxMs: 5_000 } as const;
 /** At most one "events dropped" line per writer this often (ms); the counter has every one. */
 const DROP_LOG_INTERVAL_MS = 10_000;
+/**
+ * While a writer waits out an outage's backoff (up to WRITE_RETRY.maxMs), the database is probed this
+ * often (ms), and the waiting batches are retried as soon as it answers: the first write follows the
+ * database's return within about this long, not the backoff.
+ */
+const RETURN_PROBE_MS = 250;
 /** /readyz reports dropping (and not ready) for this long (ms) after the last drop. */
 const DROP_VISIBLE_MS = 10_000;
 
@@ -29,6 +35,8 @@ export interface WriterPoolOptions {
   readonly refusingRetry?: { readonly baseMs: number; readonly maxMs: number };
   /** A small write every healthy database accepts (see BatchWriterOptions.canary). */
   readonly canary?: () => Promise<void>;
+  /** A cheap question the database answers when it is back (e.g. SELECT 1), asked every RETURN_PROBE_MS during an outage. */
+  readonly probe?: () => Promise<void>;
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
@@ -59,7 +67,9 @@ export class WriterPool {
   readonly budget: BufferBudget;
   readonly #spoolBudget: SpoolBudget;
   readonly #o: WriterPoolOptions;
-  readonly #writers: Array<Pick<BatchWriter<unknown>, 'name' | 'failing' | 'refusal'>> = [];
+  readonly #writers: Array<Pick<BatchWriter<unknown>, 'name' | 'failing' | 'refusal' | 'waitingOutage' | 'retryNow'>> = [];
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probing = false;
   #lastDrop: DropReport | undefined;
   readonly #spools: Array<Spool<unknown>> = [];
   /** Every SQLSTATE the refusing gauge has shown: set back to 0 when no writer is refused with it. */
@@ -74,6 +84,33 @@ export class WriterPool {
   /** Bytes in every writer's spool. */
   get spoolBytes(): number {
     return this.#spoolBudget.bytes;
+  }
+
+  /** Retry every batch waiting out a transient failure now (e.g. the migrations were just applied). */
+  retryNow(): void {
+    for (const w of this.#writers) w.retryNow();
+  }
+
+  /** Stop the outage probe. */
+  stop(): void {
+    clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+  }
+
+  /** During an outage, ask the database every RETURN_PROBE_MS; when it answers, the waiting batches go at once. */
+  #probeReturn(): void {
+    const probe = this.#o.probe;
+    if (!probe || this.#probing || !this.#writers.some((w) => w.waitingOutage)) return;
+    this.#probing = true;
+    probe().then(
+      () => {
+        this.#probing = false;
+        this.retryNow();
+      },
+      () => {
+        this.#probing = false;
+      },
+    );
   }
 
   /** Age of the oldest event waiting in any spool (s); 0 when every spool is empty. */
@@ -167,6 +204,10 @@ export class WriterPool {
       onAbandon: dropped,
     });
     this.#writers.push(writer);
+    if (this.#o.probe && !this.#probeTimer) {
+      this.#probeTimer = setInterval(() => this.#probeReturn(), RETURN_PROBE_MS);
+      this.#probeTimer.unref();
+    }
     return writer;
   }
 }
