@@ -1,9 +1,9 @@
-import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bptfFeed } from '../../src/feeds/bptf/feed.js';
 import { makeListingUpdate, mulberry32, type BptfEvent } from '../../src/simulator/bptf-events.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { diffListings, expectedListings } from '../helpers/expected-listings.js';
 import { PrivateCluster, privateClusterUnavailable } from '../helpers/private-cluster.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -58,54 +58,6 @@ class ListingStream {
     if (this.server.sendEvents(events)) this.sent.push(...events);
     else this.undelivered++;
   }
-}
-
-/**
- * The final state of bptf_listings, computed without the daemon: per listing id, the event with the
- * greatest (event time, event id), the time being the ObjectId's first 4 bytes and ids comparing as
- * strings (the "C" collation of ASCII hex).
- */
-function expectedListings(events: readonly BptfEvent[]): Map<string, BptfEvent> {
-  const seconds = (id: string) => Number.parseInt(id.slice(0, 8), 16);
-  const newer = (a: string, b: string) => (seconds(a) !== seconds(b) ? seconds(a) > seconds(b) : a > b);
-  const byListing = new Map<string, BptfEvent>();
-  for (const e of events) {
-    const id = String(e.payload.id);
-    const held = byListing.get(id);
-    if (!held || newer(e.id, held.id)) byListing.set(id, e);
-  }
-  return byListing;
-}
-
-/** What differs between the rows and the expected state (all zero: exactly as expected). */
-function diffListings(rows: ReadonlyArray<{ id: string; event_id: string; payload: unknown }>, expected: ReadonlyMap<string, BptfEvent>) {
-  const examples: string[] = [];
-  const note = (s: string) => void (examples.length < 5 && examples.push(s));
-  let unexpected = 0;
-  let wrongEventId = 0;
-  let wrongPayload = 0;
-  const seen = new Set<string>();
-  for (const row of rows) {
-    const e = expected.get(row.id);
-    seen.add(row.id);
-    if (!e) {
-      unexpected++;
-      note(`unexpected row ${row.id}`);
-    } else if (row.event_id !== e.id) {
-      wrongEventId++;
-      note(`${row.id}: event_id ${row.event_id}, expected ${e.id}`);
-    } else if (!isDeepStrictEqual(row.payload, e.payload)) {
-      wrongPayload++;
-      note(`${row.id}: payload differs from that of event ${e.id}`);
-    }
-  }
-  let missing = 0;
-  for (const [id, e] of expected) {
-    if (seen.has(id)) continue;
-    missing++;
-    note(`missing ${id} (event ${e.id})`);
-  }
-  return { missing, wrongEventId, wrongPayload, unexpected, examples };
 }
 
 const unavailable = privateClusterUnavailable();

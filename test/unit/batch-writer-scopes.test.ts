@@ -6,34 +6,11 @@
  * refusing (hold); it succeeds, the row is at fault (reject).
  */
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
-import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
-import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
+import { makeWriter, type Row } from '../helpers/batch-writer.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-type Row = { k: string; v: number };
 
-/** The writer's options as these tests give them: `canary` may not be in BatchWriterOptions yet. */
-type ScopeOptions = Partial<BatchWriterOptions<Row>> & Pick<BatchWriterOptions<Row>, 'write'> & { canary?: () => Promise<void> };
 
-function makeWriter(over: ScopeOptions) {
-  const bad: Row[] = [];
-  const overflow: Row[] = [];
-  const w = new BatchWriter<Row>({
-    name: 'test',
-    maxEvents: 10,
-    maxWaitMs: 20,
-    retry: { baseMs: 1, maxMs: 5 },
-    budget: new BufferBudget(1000),
-    logger: createLogger('silent'),
-    metrics: createMetrics(),
-    onBadRow: (r) => bad.push(r),
-    onOverflow: (rows) => overflow.push(...rows),
-    ...over,
-  });
-  return { w, bad, overflow };
-}
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ k: `k${String(i).padStart(3, '0')}`, v: i }));
 const pgError = (code: string, message: string) => Object.assign(new Error(message), { code });

@@ -1,29 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
-import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
 import { BufferBudget, EVENT_OVERHEAD_BYTES } from '../../src/core/writer/buffer-budget.js';
+import { makeWriter, type Row } from '../helpers/batch-writer.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-type Row = { k: string; v: number };
 
-function makeWriter(over: Partial<BatchWriterOptions<Row>> & Pick<BatchWriterOptions<Row>, 'write'>) {
-  const bad: Row[] = [];
-  const overflow: Row[] = [];
-  const w = new BatchWriter<Row>({
-    name: 'test',
-    maxEvents: 10,
-    maxWaitMs: 20,
-    retry: { baseMs: 1, maxMs: 5 },
-    budget: new BufferBudget(1000),
-    logger: createLogger('silent'),
-    metrics: createMetrics(),
-    onBadRow: (r) => bad.push(r),
-    onOverflow: (rows) => overflow.push(...rows),
-    ...over,
-  });
-  return { w, bad, overflow };
-}
 
 describe('BatchWriter', () => {
   it('writes a full batch at once and a partial one after maxWaitMs', async () => {
