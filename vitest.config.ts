@@ -6,7 +6,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * clean checkout (CI) does not have: it then went by file size, and the Docker image test (build,
  * prune, a new database: 80 s beside the other files) started last and set the suite's length.
  */
-const SLOW_FIRST = ['docker-build', 'db-hang-and-cancel', 'db-refusing', 'db-refusing-schema', 'embedded', 'replicas', 'db-outage', 'failover', 'npm-start', 'crash-during-outage'];
+const SLOW_FIRST = ['docker-build', 'replay-crash', 'db-hang-and-cancel', 'db-refusing', 'db-refusing-schema', 'embedded', 'replicas', 'db-outage', 'failover', 'npm-start', 'crash-during-outage'];
 
 class SlowFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

@@ -113,6 +113,8 @@ const REFUSING_LOG_MS = 30_000;
 const SPILL_AFTER_MS = 1_000;
 /** Spool segments replayed at once: the next is read while the current one is written (two 8 MiB segments at most). */
 const MAX_REPLAYS = 2;
+/** A spool that cannot be replayed yet (memory over half full, writes failing) is looked at again this often (ms). */
+const REPLAY_RETRY_MS = 250;
 /** How often (ms) that is checked while writes fail. */
 const SPILL_CHECK_MS = 250;
 /** After the spool refused rows (disk full, permissions), spilling is tried again this much later (ms). */
@@ -153,6 +155,8 @@ export class BatchWriter<T> {
   #spillTimer: NodeJS.Timeout | undefined;
   #refusal: Refusal | undefined;
   #refusingLoggedAt = 0;
+  /** Armed while the spool holds rows that cannot be replayed yet (see #maybeReplay). */
+  #replayTimer: NodeJS.Timeout | undefined;
   /** Aborted (and replaced) by retryNow(): wakes the batches waiting out an outage's backoff. */
   #wake = new AbortController();
   /** Batches waiting out a backoff after a connection error or another transient one from the database. */
@@ -263,6 +267,8 @@ export class BatchWriter<T> {
       deadline?.removeEventListener('abort', onDeadline);
     }
     this.#state = 'stopped';
+    clearTimeout(this.#replayTimer);
+    this.#replayTimer = undefined;
     clearInterval(this.#spillTimer);
     this.#spillTimer = undefined;
     let abandoned = 0;
@@ -306,8 +312,17 @@ export class BatchWriter<T> {
    */
   #maybeReplay(): void {
     const spool = this.#o.spool;
-    if (!spool || this.#replays.size >= MAX_REPLAYS || this.#state !== 'running' || this.#consecutiveFailures > 0) return;
-    if (this.#pending.length >= this.#o.maxEvents * this.#maxInFlight || !this.#o.budget.roomToReplay || spool.isEmpty || this.#stalled()) return;
+    if (!spool || spool.isEmpty || this.#state !== 'running') return;
+    if (this.#replays.size >= MAX_REPLAYS || this.#pending.length >= this.#o.maxEvents * this.#maxInFlight) return; // a batch's end pumps again
+    if (this.#consecutiveFailures > 0 || !this.#o.budget.roomToReplay || this.#stalled()) {
+      // What stands in the way may pass without any event of this writer's (the memory budget is
+      // shared: another writer's rows free it), so look again shortly rather than wait for one.
+      this.#replayTimer ??= setTimeout(() => {
+        this.#replayTimer = undefined;
+        this.#pump();
+      }, REPLAY_RETRY_MS).unref();
+      return;
+    }
     const taken = spool.takeOldest();
     if (!taken) return;
     if (taken.rows.length === 0) {
