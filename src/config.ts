@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { passwordFileProblem } from './core/db/password-file.js';
 import { ConfigError } from './errors.js';
@@ -206,7 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : { enabled: false },
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
-    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATA_DIR),
     eventTimeMaxSkewMs: e.EVENT_TIME_MAX_SKEW_MS,
     leaderLeaseMs: e.LEADER_LEASE_MS,
     logProgressMs: e.LOG_PROGRESS_MS,
@@ -244,4 +246,13 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * INSTANCE_ID's default: the host name and a short hash of DATA_DIR's absolute path. One
+ * installation (host and DATA_DIR; two processes never share a DATA_DIR) keeps one ingest_status row
+ * per feed across restarts, where the pid gave every restart rows of its own.
+ */
+export function defaultInstanceId(dataDir: string): string {
+  return `${hostname()}-${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 8)}`;
 }

@@ -129,6 +129,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
         lastDropAt = Date.now();
         status.noteError(`${table.name}: ${message}`);
       },
+      onRecovered: () => status.clearError('write'),
       onRefusing: (refusal) => {
         if (refusal) refused.set(table.name, `${table.name}: the database refuses writes (SQLSTATE ${refusal.sqlstate}), events are held: ${refusal.reason}`);
         else refused.delete(table.name);
@@ -136,7 +137,7 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
       },
       // Lost events outrank a write being retried: the drop stays in last_error for a while.
       onWriteError: (message) => {
-        if (Date.now() - lastDropAt > DROP_OUTRANKS_MS) status.noteError(`${table.name}: write failed (retrying): ${message}`);
+        if (Date.now() - lastDropAt > DROP_OUTRANKS_MS) status.noteError(`${table.name}: write failed (retrying): ${message}`, 'write');
       },
     });
     byTable.set(table, writer);

@@ -16,7 +16,7 @@ export function feedSocket(ctx: FeedContext, options: FeedSocketOptions): Connec
     reconnect: ctx.reconnect,
     onState: (state, error) => status.setState(state, error),
     onReconnect: () => status.reconnecting(),
-    onError: (message) => status.noteError(message),
+    onError: (message) => status.noteError(message, 'connection'),
     // The daemon's stop closes every socket at once (with a handshake), even before the feed's runner gets to it.
     signal: ctx.signal,
     ...options,

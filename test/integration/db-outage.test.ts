@@ -69,6 +69,7 @@ describe('database outages', () => {
       const cutAt = Date.now();
       await waitFor(async () => (await readyStatus(app!)) === 503, '/readyz 503 during the outage');
       await waitFor(() => /^bptf_listings: write failed \(retrying\): /.test(app!.statuses.get('bptf')?.lastError ?? ''), 'last_error says the writes fail');
+      expect(app.statuses.get('bptf')?.lastErrorAt).toBeInstanceOf(Date);
       await waitFor(() => Date.now() - cutAt >= 15_000, 'the 15 s outage', 20_000, 250);
       proxy.restore();
     } finally {
@@ -79,6 +80,11 @@ describe('database outages', () => {
     await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === sent, `all ${sent} listings written`, 30_000);
     await waitFor(async () => (await readyStatus(app!)) === 200, '/readyz 200 after the outage');
     expect(app.statuses.get('bptf')?.state).toBe('connected');
+    // last_error clears with its cause, in memory and in ingest_status.
+    await waitFor(async () => {
+      const row = await tdb.db.selectFrom('ingest_status').select(['last_error', 'last_error_at']).where('source', '=', 'bptf').executeTakeFirst();
+      return app!.statuses.get('bptf')?.lastError === null && row?.last_error === null && row.last_error_at === null;
+    }, 'last_error cleared after the outage', 10_000);
     // Each event counted written once, though batches in flight were copied to the spool and replayed.
     const status = app.statuses.get('bptf')!;
     await waitFor(() => status.eventsWritten === status.eventsReceived, 'events written = events received', 10_000);

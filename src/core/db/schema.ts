@@ -18,6 +18,7 @@ export interface IngestStatusTable {
   events_replayed: ColumnType<string, number | undefined, number>;
   reconnects: ColumnType<string, number, number>;
   last_error: string | null;
+  last_error_at: Timestamp | null;
   updated_at: Timestamp;
 }
 

@@ -15,6 +15,7 @@ export interface StatusRow {
   eventsReplayed: number;
   reconnects: number;
   lastError: string | null;
+  lastErrorAt: Date | null;
 }
 
 export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly StatusRow[]): Promise<void> {
@@ -35,6 +36,7 @@ export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly Stat
         events_replayed: r.eventsReplayed,
         reconnects: r.reconnects,
         last_error: r.lastError,
+        last_error_at: r.lastErrorAt,
         updated_at: sql<Date>`now()`,
       })),
     )
@@ -50,6 +52,7 @@ export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly Stat
         events_replayed: eb.ref('excluded.events_replayed'),
         reconnects: eb.ref('excluded.reconnects'),
         last_error: eb.ref('excluded.last_error'),
+        last_error_at: eb.ref('excluded.last_error_at'),
         updated_at: sql<Date>`now()`,
       })),
     )
@@ -63,4 +66,13 @@ export async function upsertStatus(db: Kysely<CoreDatabase>, rows: readonly Stat
  */
 export async function touchStatusRow(db: Kysely<CoreDatabase>, instance: string): Promise<void> {
   await db.updateTable('ingest_status').set({ updated_at: sql<Date>`now()` }).where('instance', '=', instance).execute();
+}
+
+/** Remove the rows of instances that have not written their status for `days` days (stopped, or gone). */
+export async function deleteStaleStatus(db: Kysely<CoreDatabase>, days: number): Promise<number> {
+  const r = await db
+    .deleteFrom('ingest_status')
+    .where('updated_at', '<', sql<Date>`now() - make_interval(days => ${days})`)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
 }

@@ -4,6 +4,9 @@ import { CONNECTION_STATES, type ConnectionState } from '../transport/reconnecti
 import type { GapTracker } from './gap-tracker.js';
 import type { StatusRow } from './ingest-status-store.js';
 
+/** What set last_error, so that it clears when that cause is gone. */
+export type ErrorCause = 'connection' | 'write' | 'refusing' | 'drop';
+
 /**
  * In-memory status of one source on this replica: what `ingest_status`, `/readyz` and the
  * connection-state metrics show. Connectors and writers update it; the StatusReporter persists it.
@@ -20,6 +23,9 @@ export class SourceStatus {
   eventsReplayed = 0;
   reconnects = 0;
   lastError: string | null = null;
+  /** When last_error was set; null with it. */
+  lastErrorAt: Date | null = null;
+  #errorCause: ErrorCause | null = null;
   /** While the database refuses this source's writes: why (SQLSTATE and message); else null. */
   dbRefusing: string | null = null;
   /** Commit time minus event time of the last event written (ms); null before the first. */
@@ -46,7 +52,8 @@ export class SourceStatus {
     this.state = state;
     if (state === 'connected') this.connectedSince = new Date();
     else this.connectedSince = null;
-    if (why !== undefined) this.lastError = why;
+    if (why !== undefined) this.#setError(why, 'connection');
+    else if (state === 'connected') this.clearError('connection'); // its cause is gone
     for (const s of CONNECTION_STATES) this.metrics.connectionState.set({ source: this.source, state: s }, s === state ? 1 : 0);
   }
 
@@ -60,15 +67,32 @@ export class SourceStatus {
 
   /** The database refuses this source's writes (a message), or accepts them again (null). */
   setRefusing(message: string | null): void {
-    const before = this.dbRefusing;
     this.dbRefusing = message;
-    if (message !== null) this.noteError(message);
-    else if (before !== null && this.lastError === before.slice(0, 500)) this.lastError = null; // its cause is gone
+    if (message !== null) this.#setError(lastErrorText(message), 'refusing');
+    else this.clearError('refusing');
   }
 
-  /** The latest error that is not a connection state change (e.g. events dropped): ingest_status.last_error. */
-  noteError(message: string): void {
-    this.lastError = lastErrorText(message);
+  /**
+   * The latest error that is not a connection state change: ingest_status.last_error. `cause` says
+   * what ends it (clearError): a connection error ends when the socket connects, a failing write
+   * when writes recover; events dropped are a fact that stays until a newer error.
+   */
+  noteError(message: string, cause: ErrorCause = 'drop'): void {
+    this.#setError(lastErrorText(message), cause);
+  }
+
+  /** The cause of last_error is gone: clear it (and its time), unless a newer error of another cause replaced it. */
+  clearError(cause: ErrorCause): void {
+    if (this.#errorCause !== cause) return;
+    this.lastError = null;
+    this.lastErrorAt = null;
+    this.#errorCause = null;
+  }
+
+  #setError(text: string, cause: ErrorCause): void {
+    this.lastError = text;
+    this.lastErrorAt = new Date();
+    this.#errorCause = cause;
   }
 
   setLeader(leader: boolean): void {
@@ -121,6 +145,7 @@ export class SourceStatus {
       eventsReplayed: this.eventsReplayed,
       reconnects: this.reconnects,
       lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
     };
   }
 }

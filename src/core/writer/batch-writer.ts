@@ -67,6 +67,8 @@ export interface BatchWriterOptions<T> {
    * Without one, such an error is the row's.
    */
   readonly canary?: () => Promise<void>;
+  /** A write passed after failed ones: the outage (or refusal) is over. */
+  readonly onRecovered?: () => void;
   /** The database started refusing this writer's writes (a Refusal), or accepts them again (undefined). */
   readonly onRefusing?: (refusal: Refusal | undefined) => void;
   readonly budget: BufferBudget;
@@ -471,6 +473,7 @@ export class BatchWriter<T> {
         end();
         if (this.#consecutiveFailures > 0) {
           this.#o.logger.info({ failures: this.#consecutiveFailures }, 'writes recovered');
+          this.#o.onRecovered?.();
         }
         this.#consecutiveFailures = 0;
         this.#setRefusal(undefined);
@@ -496,6 +499,9 @@ export class BatchWriter<T> {
               'the database refuses writes: holding every event (memory, then spool) and retrying until it accepts them',
             );
           }
+        } else if (error instanceof RetryableError) {
+          // Ours, e.g. the migrations not applied yet at start: expected, and said once elsewhere.
+          this.#o.logger.debug({ reason: message, rows: rows.length, retry_in_ms: wait }, 'batch write waits; retrying');
         } else if (this.#consecutiveFailures === 1 || this.#consecutiveFailures % 10 === 0) {
           // The first failure and then every tenth, so an outage is visible but does not flood.
           this.#o.logger.warn({ err: error, rows: rows.length, attempt, retry_in_ms: wait, held: this.held }, 'batch write failed; retrying');

@@ -139,7 +139,7 @@ export class Spool<T> {
       this.#budget.bytes += bytes;
     }
     if (this.#sealed.length > 0) {
-      this.#logger.warn({ segments: this.#sealed.length, bytes: this.bytes }, 'spool holds events from an earlier run; replaying them');
+      this.#logger.info({ segments: this.#sealed.length, bytes: this.bytes }, 'spool holds events from an earlier run; replaying them');
     }
     this.#timer = setInterval(() => this.#sync(), opts.fsyncIntervalMs);
     this.#timer.unref();

@@ -40,7 +40,7 @@ export interface WriterPoolOptions {
 }
 
 /** What a table's writer is told beyond the pool's shared settings. */
-export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'onWriteError' | 'onRefusing' | 'maxInFlight' | 'sizeOf'> & {
+export type WriterSpec<T> = Pick<BatchWriterOptions<T>, 'name' | 'collapse' | 'write' | 'onWritten' | 'onBadRow' | 'onWriteError' | 'onRecovered' | 'onRefusing' | 'maxInFlight' | 'sizeOf'> & {
   /** A row as one line of JSON for the spool (default JSON.stringify). */
   readonly encode?: (row: T) => string;
   /** Bytes [start, end) of a spool segment back as a row (default JSON.parse). */
