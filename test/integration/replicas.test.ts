@@ -201,8 +201,11 @@ describe.skipIf(inject('embedded'))('replicas against one database', () => {
       leader.child.kill('SIGSTOP');
       const frozenAt = Date.now();
       // Its sockets stay open: only the lease can move the lock.
-      await waitFor(() => upstream.totalConnections >= 2, 'the follower connects to the feed', 3_000 + 15_000);
+      await waitFor(() => upstream.totalConnections >= 2, 'the follower connects to the feed', 3_000 + 15_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the follower's lock lines: ${follower.output().split('\n').filter((l) => l.includes('leader-lock')).join(' | ')}`);
+      });
       const takeoverMs = Date.now() - frozenAt;
+      console.log(`frozen leader replaced after ${takeoverMs} ms`);
       expect(takeoverMs).toBeLessThan(3_000 + 15_000);
       expect(follower.output()).toMatch(/has not renewed its lease: ending its lock session/);
       const events = round(30, 1_766_500_000);
