@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import type { ListingRowState } from './expected-listings.js';
-import type { OwnedDatabase } from './owned-database.js';
+import type { OwnedDatabase } from './owned-database-core.js';
 import { waitFor } from './wait-for.js';
 
 /** Files under DATA_DIR/spool that hold spooled events (any writer). */
@@ -52,4 +53,45 @@ export async function bptfRejects(db: OwnedDatabase): Promise<number> {
 /** Resolves once `ms` have passed since `since` (a poll on elapsed time, as a fault is held). */
 export function holdUntil(since: number, ms: number, what: string): Promise<boolean> {
   return waitFor(() => Date.now() - since >= ms, what, ms + 10_000, 250);
+}
+
+/** A loop that cancels the statements of `db`'s owner role; `stop()` ends it and says how many it cancelled. */
+export interface CancelLoop {
+  stop(): Promise<number>;
+}
+
+/**
+ * Every `everyMs`, pg_cancel_backend on each active session of the owner role (57014 in the daemon),
+ * from one superuser session of its own; a round still running when the next is due is skipped.
+ */
+export async function startCancelLoop(db: OwnedDatabase, everyMs = 25): Promise<CancelLoop> {
+  const admin = new pg.Client({ connectionString: db.serverUrl });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  let cancelled = 0;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    admin
+      .query<{ c: boolean }>(
+        "SELECT pg_cancel_backend(pid) AS c FROM pg_stat_activity WHERE usename = $1 AND state = 'active' AND pid <> pg_backend_pid()",
+        [db.role],
+      )
+      .then((r) => void (cancelled += r.rows.filter((x) => x.c).length))
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, everyMs);
+  let stopped: Promise<number> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(timer);
+        await waitFor(() => !busy, 'the last cancel').catch(() => undefined);
+        await admin.end().catch(() => undefined);
+        return cancelled;
+      })();
+      return stopped;
+    },
+  };
 }

@@ -8,22 +8,15 @@ import { diffListings, expectedListings, noDiff } from './expected-listings.js';
 import { bptfRejects, holdUntil, metricsText, metricValue, readListings, readyz } from './faults.js';
 import { ListingStream } from './listing-stream.js';
 import { createOwnedDatabase, type OwnedDatabase } from './owned-database.js';
+import type { RefusalFault } from './refusal-faults.js';
 import { waitFor } from './wait-for.js';
+
+export type { RefusalFault } from './refusal-faults.js';
 
 /** How long every fault holds: far past the writer's 1 s spill and any retry timer. */
 export const FAULT_HOLD_MS = 20_000;
 /** The contract's "writes resume by themselves": /readyz is 200 again within this long after the fix. */
 export const RECOVERY_MS = 10_000;
-
-/** A way the database says no, applied and removed by the superuser. */
-export interface RefusalFault {
-  /** The SQLSTATE the daemon's writes get while it holds. */
-  readonly sqlstate: string;
-  /** Whether the daemon can still write its ingest_status row meanwhile (then it must say db_refusing). */
-  readonly statusRowWritable: boolean;
-  apply(db: OwnedDatabase): Promise<void>;
-  fix(db: OwnedDatabase): Promise<void>;
-}
 
 /** What the daemon shows while refusing: built so that a failure prints all of it. */
 export interface RefusalSnapshot {

@@ -8,14 +8,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BptfEvent } from '../../src/simulator/bptf-events.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { spawnDaemon } from '../helpers/daemon-process.js';
 import { diffListings, diffListingsAtLeast, expectedListings, noDiff } from '../helpers/expected-listings.js';
-import { bptfRejects, holdUntil, metricsText, metricValue, readListings, readyz, spoolFiles } from '../helpers/faults.js';
+import { bptfRejects, holdUntil, metricsText, metricValue, readListings, readyz, spoolFiles, startCancelLoop, type CancelLoop } from '../helpers/faults.js';
 import { ListingStream } from '../helpers/listing-stream.js';
 import { createOwnedDatabase, ownedDatabaseSupported, type OwnedDatabase } from '../helpers/owned-database.js';
 import { FAULT_HOLD_MS } from '../helpers/refusal-scenario.js';
@@ -28,7 +27,7 @@ describe.skipIf(!ownedDatabaseSupported())('a database that cancels, hangs, or i
   let proxy: TcpProxy;
   let app: TestApp | undefined;
   let stream: ListingStream | undefined;
-  let cancelLoop: NodeJS.Timeout | undefined;
+  let cancelLoop: CancelLoop | undefined;
 
   beforeAll(async () => {
     db = await createOwnedDatabase();
@@ -38,7 +37,7 @@ describe.skipIf(!ownedDatabaseSupported())('a database that cancels, hangs, or i
     await proxy.start();
   });
   afterEach(async () => {
-    clearInterval(cancelLoop);
+    await cancelLoop?.stop();
     cancelLoop = undefined;
     stream?.stop();
     stream = undefined;
@@ -88,31 +87,11 @@ describe.skipIf(!ownedDatabaseSupported())('a database that cancels, hangs, or i
     // hit most of them, so that rows wait, spill to the spool and are replayed while cancels go on.
     const { stream: s } = await startStreaming(db.url, dataDir, { BATCH_MAX_WAIT_MS: '1000' }, 30);
 
-    const admin = new pg.Client({ connectionString: db.serverUrl });
-    await admin.connect();
-    let cancelled = 0;
-    let busy = false;
-    try {
-      const faultAt = Date.now();
-      cancelLoop = setInterval(() => {
-        if (busy) return;
-        busy = true;
-        admin
-          .query<{ c: boolean }>(
-            "SELECT pg_cancel_backend(pid) AS c FROM pg_stat_activity WHERE usename = $1 AND state = 'active' AND pid <> pg_backend_pid()",
-            [db.role],
-          )
-          .then((r) => void (cancelled += r.rows.filter((x) => x.c).length))
-          .catch(() => undefined)
-          .finally(() => (busy = false));
-      }, 25);
-      await holdUntil(faultAt, FAULT_HOLD_MS, `${FAULT_HOLD_MS} ms of cancels`);
-      clearInterval(cancelLoop);
-      cancelLoop = undefined;
-      await waitFor(() => !busy, 'the last cancel');
-    } finally {
-      await admin.end();
-    }
+    const faultAt = Date.now();
+    const loop = (cancelLoop = await startCancelLoop(db, 25));
+    await holdUntil(faultAt, FAULT_HOLD_MS, `${FAULT_HOLD_MS} ms of cancels`);
+    cancelLoop = undefined;
+    const cancelled = await loop.stop();
     expect(cancelled, 'statements of the daemon cancelled').toBeGreaterThan(10);
 
     const endedAt = Date.now();

@@ -6,26 +6,17 @@
  */
 import { describe, it } from 'vitest';
 import { ownedDatabaseSupported } from '../helpers/owned-database.js';
+import { COLUMN_RENAMED, TABLE_RENAMED } from '../helpers/refusal-faults.js';
 import { useRefusalScenarios } from '../helpers/refusal-scenario.js';
 
 describe.skipIf(!ownedDatabaseSupported())('the schema is not what the daemon writes to: held, never rejected', () => {
   const { run } = useRefusalScenarios();
 
   it('bptf_listings renamed (42P01): ingest_status says db_refusing, then every event written', async () => {
-    await run({
-      sqlstate: '42P01',
-      statusRowWritable: true,
-      apply: (db) => db.query('ALTER TABLE bptf_listings RENAME TO bptf_listings_away').then(() => undefined),
-      fix: (db) => db.query('ALTER TABLE IF EXISTS bptf_listings_away RENAME TO bptf_listings').then(() => undefined),
-    });
+    await run(TABLE_RENAMED);
   }, 90_000);
 
   it('bptf_listings.payload renamed (42703): ingest_status says db_refusing, then every event written', async () => {
-    await run({
-      sqlstate: '42703',
-      statusRowWritable: true,
-      apply: (db) => db.query('ALTER TABLE bptf_listings RENAME COLUMN payload TO payload_x').then(() => undefined),
-      fix: (db) => db.query('ALTER TABLE bptf_listings RENAME COLUMN payload_x TO payload').then(() => undefined),
-    });
+    await run(COLUMN_RENAMED);
   }, 90_000);
 });
