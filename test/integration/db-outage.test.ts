@@ -211,6 +211,18 @@ describe('database outages', () => {
     proxy.hang();
     sendNew(200);
     await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 200, 'events received while hanging');
+    // /readyz never waits on a database that does not answer: it says so within about half a second.
+    await waitFor(
+      async () => {
+        const t0 = Date.now();
+        const res = await fetch(`http://127.0.0.1:${app!.httpPort}/readyz`);
+        const body = (await res.json()) as { database: string };
+        expect(Date.now() - t0).toBeLessThan(1_500);
+        return res.status === 503 && body.database === 'down';
+      },
+      '/readyz 503, database down, while it hangs',
+      5_000,
+    );
     // DATABASE_TIMEOUT_MS = 1500: the hung statement fails and the batch is retried.
     await waitFor(async () => (await fetch(`http://127.0.0.1:${app!.httpPort}/metrics`).then((r) => r.text())).match(/tributary_write_failures_total\{writer="bptf_listings"\} [1-9]/), 'a timed-out write');
     proxy.restore();

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { pingDatabase } from '../db/connect.js';
+import { delay } from '../../util/delay.js';
 import type { Metrics } from '../../metrics.js';
 import type { CoreDatabase } from '../db/schema.js';
 import type { Refusal } from '../writer/batch-writer.js';
@@ -8,6 +9,8 @@ import type { SourceStatus } from './source-status.js';
 
 /** Probe the database at most this often (ms): readiness checks must not load it. */
 const PROBE_INTERVAL_MS = 1_000;
+/** Longest a readiness answer waits for the database's (ms); a probe unanswered this long counts as down. */
+const PROBE_WAIT_MS = 500;
 
 export interface ReadinessDeps {
   readonly db: () => Kysely<CoreDatabase> | undefined;
@@ -44,20 +47,35 @@ export interface ReadinessBody {
 /** GET /readyz: ready when the database answers and accepts writes, migrations are applied, no write is failing and no event was just dropped. */
 export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boolean; body: ReadinessBody }> {
   let lastProbe = { at: 0, ok: false };
+  let inFlight: { readonly since: number; readonly done: Promise<void> } | undefined;
+  const probe = (): void => {
+    const db = deps.db();
+    const since = Date.now();
+    const done = (db ? pingDatabase(db) : Promise.reject(new Error('no database yet')))
+      .then(
+        () => true,
+        () => false,
+      )
+      .then((ok) => {
+        lastProbe = { at: Date.now(), ok };
+        deps.metrics.dbUp.set(ok ? 1 : 0);
+        inFlight = undefined;
+      });
+    inFlight = { since, done };
+  };
   return async () => {
-    if (Date.now() - lastProbe.at > PROBE_INTERVAL_MS) {
-      let ok = false;
-      const db = deps.db();
-      if (db) {
-        try {
-          await pingDatabase(db);
-          ok = true;
-        } catch {
-          ok = false;
-        }
-      }
-      lastProbe = { at: Date.now(), ok };
-      deps.metrics.dbUp.set(ok ? 1 : 0);
+    if (!inFlight && Date.now() - lastProbe.at > PROBE_INTERVAL_MS) probe();
+    // A database that answers does so at once; one that hangs must not hold /readyz (or the status
+    // page) up: after PROBE_WAIT_MS the answer is the state known, and a probe unanswered for that
+    // long means the database is not answering.
+    if (inFlight) {
+      const waited = new AbortController();
+      await Promise.race([inFlight.done, delay(PROBE_WAIT_MS, waited.signal)]);
+      waited.abort();
+    }
+    if (inFlight && Date.now() - inFlight.since >= PROBE_WAIT_MS && lastProbe.ok) {
+      lastProbe = { at: lastProbe.at, ok: false };
+      deps.metrics.dbUp.set(0);
     }
     const migrated = deps.migrated();
     const dropping = deps.dropping();
