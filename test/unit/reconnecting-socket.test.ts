@@ -438,3 +438,27 @@ describe('ReconnectingSocket backoff reset', () => {
     }
   });
 });
+
+describe('ReconnectingSocket logs', () => {
+  it('an upstream refusing every reconnect: the first socket error with its stack, the next ones without', async () => {
+    // A port nothing listens on: every attempt fails with ECONNREFUSED.
+    const probe = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => probe.once('listening', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const { socket, logs } = harness(`ws://127.0.0.1:${port}`);
+    try {
+      socket.start();
+      await waitFor(() => logged(logs, 'socket error').length >= 4, 'four socket errors', 5_000);
+      const errors = logged(logs, 'socket error');
+      expect((errors[0]?.err as { stack?: string } | undefined)?.stack).toMatch(/ECONNREFUSED/);
+      for (const line of errors.slice(1)) {
+        expect(line.err).toBeUndefined();
+        expect(line.code).toBe('ECONNREFUSED');
+      }
+      expect(errors.at(-1)?.in_a_row).toBe(errors.length);
+    } finally {
+      await socket.stop();
+    }
+  });
+});

@@ -112,6 +112,8 @@ export class ReconnectingSocket {
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #closeCurrent: (() => void) | undefined;
+  /** Socket errors since the last socket that opened: only the first is logged with its stack. */
+  #socketErrors = 0;
 
   readonly #onAbort = () => void this.stop();
 
@@ -239,6 +241,7 @@ export class ReconnectingSocket {
       });
       ws.on('open', () => {
         openedAt = Date.now();
+        this.#socketErrors = 0;
         logger.info('socket open');
         armStall();
         pingTimer = setInterval(() => {
@@ -271,8 +274,11 @@ export class ReconnectingSocket {
         }
       });
       ws.on('error', (err) => {
-        // The Error itself: pino's serializer then logs its type, message, code and stack.
-        logger.warn({ err }, 'socket error');
+        // The first error of a run of them with its stack (pino's serializer: type, message, code,
+        // stack); the same upstream refusing every reconnect then says only what and how often.
+        this.#socketErrors++;
+        if (this.#socketErrors === 1) logger.warn({ err }, 'socket error');
+        else logger.warn({ error: err.message, code: (err as NodeJS.ErrnoException).code, in_a_row: this.#socketErrors }, 'socket error');
         o.onError?.(err.message);
       });
       ws.on('close', (code, reasonBuf) => {
