@@ -227,7 +227,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
         logger,
       }),
     );
-    logger.info({ sources: plans.map(({ def }) => def.source), instance: config.instanceId }, 'tributary started');
+    logger.info({ sources: plans.map(({ def }) => def.source), instance: config.instanceId, status_page: statusPageUrl(config.http.host, server.port) }, 'tributary started');
   }
 
   return {
@@ -242,4 +242,10 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     metrics,
     statuses,
   };
+}
+
+/** The status page's address as a person opens it: a wildcard listen address is reached on this host. */
+function statusPageUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}/`;
 }

@@ -31,6 +31,7 @@ export const envSchema = z.object({
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: optional(z.enum(['json', 'pretty'])),
   BATCH_MAX_EVENTS: int(1, 100_000).default(1000),
   BATCH_MAX_WAIT_MS: int(1, 60_000).default(200),
   BUFFER_MAX_EVENTS: int(1).default(100_000),
@@ -94,6 +95,8 @@ export interface Config {
   readonly embeddedPgPort: number;
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: Env['LOG_LEVEL'];
+  /** LOG_FORMAT: `pretty` (readable lines) by default when stdout is a terminal, else `json` (one object a line). */
+  readonly logFormat: 'json' | 'pretty';
   readonly batch: { readonly maxEvents: number; readonly maxWaitMs: number };
   readonly bufferMaxEvents: number;
   /** Payload bytes held in memory (all tables together) before further events go to the spool. */
@@ -185,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     batch: { maxEvents: e.BATCH_MAX_EVENTS, maxWaitMs: e.BATCH_MAX_WAIT_MS },
     bufferMaxEvents: e.BUFFER_MAX_EVENTS,
     bufferMaxBytes: e.BUFFER_MAX_BYTES,

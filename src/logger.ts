@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 import { redactDeep, redactSecrets } from './util/redact.js';
 
 export type { Logger };
@@ -62,7 +63,28 @@ function redactFields(obj: Record<string, unknown>): Record<string, unknown> {
  * pipe is seen at once, and pino then stops logging. A line costs one write system call; the daemon
  * writes a few a minute.
  */
-export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: true })): Logger {
+export function createLogger(level: string, destination: DestinationStream | 'json' | 'pretty' = 'json'): Logger {
+  const out = destination === 'json' ? pino.destination({ dest: 1, sync: true }) : destination === 'pretty' ? prettyStdout() : destination;
+  return makeLogger(level, out);
+}
+
+/**
+ * LOG_FORMAT=pretty: pino-pretty, the formatter pino's users run in a terminal, as a stream in this
+ * process (not a worker thread), written synchronously like the JSON lines: one line an event, the
+ * time, level, where it comes from and its message, and the other fields below it.
+ */
+function prettyStdout(): DestinationStream {
+  return PinoPretty({
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service,source,component,writer',
+    messageFormat: '{if source}[{source}] {end}{if component}[{component}] {end}{if writer}({writer}) {end}{msg}',
+    hideObject: false,
+  });
+}
+
+function makeLogger(level: string, destination: DestinationStream): Logger {
   const logger = pino(
     {
       level,

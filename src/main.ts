@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   }
   // Masked in every log line from the first (createApp registers them too, for apps made without main).
   registerSecrets(configSecrets(config));
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   // Before the rest of the daemon loads (a third of a second of one core): the DATA_DIR lock, then the
   // embedded database's process, which takes most of a second to open, on the other core meanwhile.
   let headStart: HeadStart;

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig(process.env);
   registerSecrets(configSecrets(config));
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   const handle = await connectDatabase({ ...config, logger });
   try {
     await migrateToLatest(handle, logger);

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const opts = parseReplayArgs(process.argv.slice(2));
   const config = loadConfig(process.env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   const handle = await connectDatabase({ ...config, logger });
   try {
     const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -46,6 +46,8 @@ describe('a healthy start, and restarts of one installation', () => {
         await waitFor(() => app.statuses.get('bptf')?.state === 'connected', 'connected');
         server.sendEvents([makeListingUpdate(run, { timeSec: Math.floor(Date.now() / 1000) })]);
         await waitFor(() => app.statuses.get('bptf')?.eventsWritten === 1, 'the event written');
+        // The start line says where the status page is.
+        expect(app.logs.join('')).toContain(`"status_page":"http://127.0.0.1:${app.httpPort}/","msg":"tributary started"`);
       } finally {
         await app.stop();
       }

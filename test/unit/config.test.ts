@@ -22,6 +22,12 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c) && Object.isFrozen(c.batch)).toBe(true);
   });
 
+  it('LOG_FORMAT: as set, else pretty when stdout is a terminal and json otherwise', () => {
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+    expect(loadConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(loadConfig({}).logFormat).toBe(process.stdout.isTTY ? 'pretty' : 'json');
+  });
+
   it('parses booleans as words, not JavaScript truthiness', () => {
     expect(loadConfig({ BPTF_ENABLED: 'false' }).bptf.enabled).toBe(false);
     expect(loadConfig({ BPTF_ENABLED: '0' }).bptf.enabled).toBe(false);
@@ -34,6 +40,7 @@ describe('loadConfig', () => {
     [{ BPTF_URL: 'http://x' }, 'BPTF_URL'],
     [{ BPTF_ENABLED: 'maybe' }, 'BPTF_ENABLED'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ RECONNECT_BASE_MS: '5000', RECONNECT_MAX_MS: '100' }, 'RECONNECT_MAX_MS'],
     [{ BPTF_REPLICAS: 'two' }, 'BPTF_REPLICAS'],
