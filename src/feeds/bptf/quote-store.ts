@@ -84,7 +84,8 @@ export async function recomputeQuotes<DB extends BptfTables>(db: Kysely<DB>, sku
     rate AS (SELECT (SELECT ref FROM bptf_key_rate LIMIT 1) AS ref),
     elig AS (
       SELECT l.sku, l.intent, l.id, l.automatic, l.bumped_at, coalesce(l.price_keys, 0) <> 0 AS in_keys,
-             coalesce(l.price_metal, 0) + coalesce(l.price_keys, 0) * coalesce(rate.ref, 0) AS v
+             -- Metal alone keeps its own scale (10, not 10.00).
+             CASE WHEN coalesce(l.price_keys, 0) = 0 THEN coalesce(l.price_metal, 0) ELSE coalesce(l.price_metal, 0) + l.price_keys * rate.ref END AS v
       FROM touched t JOIN bptf_listings l ON l.sku = t.sku CROSS JOIN rate
       WHERE ${ELIGIBLE}
     ),
