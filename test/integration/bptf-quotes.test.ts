@@ -1,8 +1,9 @@
 /**
- * BPTF_QUOTES: bptf_quotes from listings built by hand, written through bptf_listings' own write (as
- * the batching writer calls it): eligibility, the quote (best buy and sell, counts, ids, the tie
- * rule, deletes full and id-only, a SKU's last listing), the order property, the key rate's rules,
- * the blocklist, and bptf_quote_history (one row per change of a price).
+ * BPTF_QUOTES: bptf_quotes from listings built by hand, written through bptf_listings' own write and
+ * its commit hook (as the core calls them), the quotes recomputed by a running recomputer:
+ * eligibility, the quote (best buy and sell, counts, ids, the tie rule, deletes full and id-only, a
+ * SKU's last listing), the order property, the key rate's rules, the blocklist, and
+ * bptf_quote_history (one row per change of a price).
  */
 import fc from 'fast-check';
 import { sql, type Kysely } from 'kysely';
@@ -11,12 +12,14 @@ import type { CoreDatabase } from '../../src/core/db/schema.js';
 import { listingsTable } from '../../src/feeds/bptf/listings-table.js';
 import { mergeListingRows, toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 import { parseBptfFrame } from '../../src/feeds/bptf/parse.js';
+import { quoteRecomputer, quoteRecomputeTask } from '../../src/feeds/bptf/quote-recompute.js';
 import { KEY_RATE_HOLD_MS, quoteRefresh } from '../../src/feeds/bptf/quote-refresh.js';
 import { useQuotes } from '../../src/feeds/bptf/quotes.js';
 import { createLogger } from '../../src/logger.js';
 import { makeObjectId } from '../../src/simulator/object-id.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { fakeFeedContext } from '../helpers/feed-context.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const T0 = Math.floor(Date.now() / 1000) - 3_600;
 const HAT = { defindex: 378, quality: { id: 6 }, craftable: true };
@@ -85,21 +88,41 @@ interface Quote {
 describe('bptf_quotes', () => {
   let tdb: TestDatabase;
   let db: Kysely<CoreDatabase>;
+  /** The SKUs of the recomputer's changes since the last write() (its context's writeNow, as the core's). */
+  const changed: string[] = [];
+  const stop = new AbortController();
+  let recomputing: Promise<void> | undefined;
   beforeAll(async () => {
     tdb = await createTestDatabase();
     await tdb.migrate();
     db = tdb.db as unknown as Kysely<CoreDatabase>;
     useQuotes(true);
+    const { ctx } = fakeFeedContext('bptf', { logger: createLogger('silent'), db });
+    const own = ctx.writeNow;
+    ctx.writeNow = async (table, rows) => {
+      const changes = await own(table, rows);
+      for (const c of changes) if (c.table === 'bptf_quotes') changed.push(...c.ids);
+      return changes;
+    };
+    // Every few ms rather than 200: the tests write batch after batch.
+    recomputing = quoteRecomputeTask({ intervalMs: 5 }).run(ctx, stop.signal);
+    await quoteRecomputer.recomputed();
   });
   afterAll(async () => {
+    stop.abort();
+    await recomputing;
     await tdb?.close();
   });
   beforeEach(async () => {
     await sql`TRUNCATE bptf_listings, bptf_quotes, bptf_quote_history, bptf_key_rate, bptf_blocked_steamids, bptf_quote_blocklist_applied`.execute(db);
   });
 
-  /** Write events as one batch does: merged per listing (newest wins), sorted by id; returns the quote SKUs that changed. */
-  async function write(events: readonly Event[]): Promise<string[]> {
+  /**
+   * Write events as one batch does: merged per listing (newest wins), sorted by id, committed, handed
+   * to the recomputer; with `settle` (the default) waits for its quotes and returns the quote SKUs
+   * that changed.
+   */
+  async function write(events: readonly Event[], settle = true): Promise<string[]> {
     const byId = new Map<string, ListingRow>();
     for (const r of rowsOf(events)) {
       const prev = byId.get(r.id);
@@ -107,7 +130,12 @@ describe('bptf_quotes', () => {
     }
     const rows = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const changes = (await listingsTable.write(db, rows)) ?? [];
-    return [...(changes.find((c) => c.table === 'bptf_quotes')?.ids ?? [])].sort();
+    // Only bptf_listings' own change: the quotes are the recomputer's.
+    expect(changes.map((c) => c.table)).toEqual(['bptf_listings']);
+    listingsTable.committed?.(changes);
+    if (!settle) return [];
+    await quoteRecomputer.recomputed();
+    return changed.splice(0).sort();
   }
 
   async function quotes(): Promise<Quote[]> {
@@ -242,10 +270,14 @@ describe('bptf_quotes', () => {
         fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }),
         fc.array(fc.integer({ min: 0, max: events.length - 1 }), { maxLength: 20 }),
         fc.integer({ min: 1, max: 15 }),
-        async (shuffled, dupes, size) => {
+        // Each batch's quotes settled before the next batch, or many batches coalesced into recomputes.
+        fc.boolean(),
+        async (shuffled, dupes, size, settleEach) => {
           await sql`TRUNCATE bptf_listings, bptf_quotes, bptf_quote_history`.execute(db);
           const stream = [...shuffled, ...dupes.map((i) => events[i] as Event)];
-          for (let i = 0; i < stream.length; i += size) await write(stream.slice(i, i + size));
+          for (let i = 0; i < stream.length; i += size) await write(stream.slice(i, i + size), settleEach);
+          await quoteRecomputer.recomputed();
+          changed.splice(0);
           expect(await quotes()).toEqual(expected);
         },
       ),
@@ -330,6 +362,36 @@ describe('bptf_quotes', () => {
       expect(await history()).toEqual([]);
     } finally {
       useQuotes(true);
+    }
+  });
+
+  // Last: they stop the recomputer.
+  it('recomputes in the write’s own transaction while no recomputer runs (a rejects replay, a stop)', async () => {
+    stop.abort();
+    await recomputing;
+    const changes = (await listingsTable.write(db, rowsOf([update('a', T0, { currencies: { metal: 10 } })]))) ?? [];
+    expect(changes.map((c) => [c.table, c.ids])).toEqual([['bptf_listings', ['a']], ['bptf_quotes', ['378;6']]]);
+    expect((await quote('378;6'))?.sell_ref).toBe('10');
+  });
+
+  it('catches up at start with listings whose quotes were never recomputed (a crash before the recompute)', async () => {
+    // Listings committed while nothing recomputed their quotes: the state a crash leaves.
+    useQuotes(false);
+    try {
+      await listingsTable.write(db, rowsOf([update('a', T0, { currencies: { metal: 10 } }), update('k', T0, { currencies: { metal: 60 }, item: KEY })]));
+    } finally {
+      useQuotes(true);
+    }
+    expect(await quotes()).toEqual([]);
+    const again = new AbortController();
+    const { ctx } = fakeFeedContext('bptf', { logger: createLogger('silent'), db });
+    const run = quoteRecomputeTask({ intervalMs: 5 }).run(ctx, again.signal);
+    try {
+      await waitFor(async () => ((await quotes()).length === 2 ? true : undefined), 'the quotes caught up');
+      expect((await quotes()).map((q) => [q.sku, q.sell_ref])).toEqual([['378;6', '10'], ['5021;6', '60']]);
+    } finally {
+      again.abort();
+      await run;
     }
   });
 });

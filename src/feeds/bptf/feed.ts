@@ -4,20 +4,23 @@ import { historyPartitions, listingEventsTable } from './history.js';
 import { toListingRow } from './listing-row.js';
 import { listingsTable } from './listings-table.js';
 import { parseBptfFrame, SOURCE } from './parse.js';
+import { quoteRecomputeTask } from './quote-recompute.js';
 import { quoteRefresh } from './quote-refresh.js';
 import { useQuotes } from './quotes.js';
 import { createBptfConnector } from './session.js';
 import { tombstonePurge } from './tombstone-purge.js';
 
-/** Settings tests change: the quote refresh's interval (ms) and the clock of its key-rate rule (ms). */
+/** Settings tests change: the quote refresh's and recomputer's intervals (ms) and the clock of the key-rate rule (ms). */
 export interface BptfFeedOptions {
   readonly quoteRefreshIntervalMs?: number;
+  readonly quoteRecomputeIntervalMs?: number;
   readonly now?: () => number;
 }
 
 /**
  * backpack.tf's events socket: the current state of every listing, in bptf_listings, and with
- * BPTF_QUOTES the per-SKU quotes (bptf_quotes, bptf_quote_history).
+ * BPTF_QUOTES the per-SKU quotes (bptf_quotes, bptf_quote_history): recomputed after the listings'
+ * commits by the recompute task, and after key-rate and blocklist changes by the refresh.
  */
 export function createBptfFeed(opts: BptfFeedOptions = {}): FeedDefinition {
   return {
@@ -38,6 +41,7 @@ export function createBptfFeed(opts: BptfFeedOptions = {}): FeedDefinition {
           ...(b.history ? [historyPartitions(b.historyRetentionDays)] : []),
           ...(b.quotes
             ? [
+                quoteRecomputeTask({ intervalMs: opts.quoteRecomputeIntervalMs }),
                 quoteRefresh({ intervalMs: opts.quoteRefreshIntervalMs, now: opts.now }),
                 dayPartitionUpkeep('bptf_quote_history', 'QUOTE_HISTORY_RETENTION_DAYS', b.quoteHistoryRetentionDays),
               ]

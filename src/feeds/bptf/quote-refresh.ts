@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { CoreDatabase } from '../../core/db/schema.js';
 import type { FeedContext, PeriodicTask } from '../../core/feed.js';
-import { delay } from '../../util/delay.js';
 import {
   applyBlocklistChanges,
   blocklistChanges,
@@ -14,20 +13,17 @@ import {
   streamKeyRate,
   writeStreamKeyRate,
 } from './quote-store.js';
-import { quoteRefreshTable, type QuoteJob } from './quotes.js';
+import { quoteRecomputeTable } from './quote-recompute.js';
 import type { BptfTables } from './tables.js';
 
 /** How often the refresh runs (ms): a key-rate or blocklist change reaches its quotes within this and a run's time, well under 60 s. */
 export const QUOTE_REFRESH_INTERVAL_MS = 10_000;
-/** SKUs recomputed per transaction: each one short, so ingestion's transactions are never behind a long one. */
+/** SKUs recomputed per transaction: each one short, so the live recomputer's locks are never behind a long one. */
 export const QUOTE_REFRESH_BATCH = 500;
 /** A stream rate more than this far (fraction) from the current one is ignored until it has held HOLD_MS. */
 export const KEY_RATE_MAX_MOVE = 0.3;
 /** How long (ms) a move over KEY_RATE_MAX_MOVE must hold before it is taken. */
 export const KEY_RATE_HOLD_MS = 10 * 60_000;
-/** SKUs ingestion held are tried again this many times per run, this long apart (ms); the next run does the rest. */
-const SKIPPED_RETRIES = 5;
-const SKIPPED_PAUSE_MS = 50;
 
 /**
  * The background half of BPTF_QUOTES, every `intervalMs` on every replica (each step is safe to run
@@ -85,17 +81,15 @@ async function updateKeyRate(ctx: FeedContext, db: Kysely<CoreDatabase & BptfTab
   });
 }
 
-/** Recompute `skus` in batches; true when every one was done (none left to a lock ingestion held). */
+/**
+ * Recompute `skus` in batches, at now() (the listings did not change: the rate or blocklist did); true
+ * when every one was done. Each batch waits for its SKUs' locks, which only other recomputes hold,
+ * never ingestion.
+ */
 async function refreshSkus(ctx: FeedContext, skus: readonly string[], batch: number, signal: AbortSignal): Promise<boolean> {
   for (let i = 0; i < skus.length && !signal.aborted; i += batch) {
-    let todo = skus.slice(i, i + batch);
-    for (let attempt = 0; todo.length > 0; attempt++) {
-      if (attempt > SKIPPED_RETRIES || signal.aborted) return false;
-      if (attempt > 0) await delay(SKIPPED_PAUSE_MS, signal);
-      const job: QuoteJob = { skus: todo, skipped: [] };
-      await ctx.writeNow(quoteRefreshTable, [job]);
-      todo = job.skipped;
-    }
+    const todo = skus.slice(i, i + batch);
+    await ctx.writeNow(quoteRecomputeTable, [{ skus: todo, times: todo.map(() => null) }]);
   }
   return !signal.aborted;
 }
@@ -116,7 +110,7 @@ async function sweepKeyRate(ctx: FeedContext, db: Kysely<CoreDatabase & BptfTabl
     }
     ctx.logger.info({ ref: Number(ref), skus: count, ms: Date.now() - started }, 'quotes priced in keys recomputed at the new key rate');
   }
-  // Quotes still at another rate: a SKU skipped above, a rate a user deleted.
+  // Quotes still at another rate: a SKU that became keys-priced during the sweep, a rate a user deleted.
   for (let round = 0; round < 100 && !signal.aborted; round++) {
     const off = await quotesOffRate(db, ref, batch);
     if (off.length === 0) break;

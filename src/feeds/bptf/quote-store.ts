@@ -6,17 +6,21 @@ import type { BptfTables } from './tables.js';
  * The SQL of bptf_quotes (the contract's "The market in SQL"): eligibility, the recompute of a set
  * of SKUs, the key rate and the blocklist as the quotes reflect it.
  *
- * Concurrency: every recompute of a SKU first takes a transaction advisory lock on it (first key
+ * Concurrency: a recompute of a SKU first takes a transaction advisory lock on it (first key
  * QUOTE_LOCK_NAMESPACE, second hashtext(sku)) in a statement of its own, and only then reads the
  * listings, in a new statement. In READ COMMITTED that statement's snapshot sees every transaction
- * that recomputed the SKU before (they committed to release the lock), so two batches in flight
- * that touch one SKU never leave a quote that misses the other's listing. Ingestion waits for the
- * lock (locks in hash order: no deadlock); the background refresh only tries it and retries later,
- * so it never makes ingestion wait.
+ * that recomputed the SKU before (they committed to release the lock), so two recomputes of one SKU
+ * (two replicas, the refresh and the recomputer) are serialized and never write one change twice.
+ * Recomputes wait for the lock, in hash order (no deadlock among them).
+ *
+ * Ingestion never waits: its upsert only tries the same lock in shared mode (store.ts) and goes on
+ * either way. Held, the shared lock makes a recompute wait for the listings' commit; refused, a
+ * recompute holds or waits for it already, so it took its dirty SKUs before the upsert returned
+ * and the upsert's SKUs are recomputed by the next one (quote-recompute.ts).
  */
 
 /** First key of the quote locks: "bpqt" in ASCII; not tributary's feed-lock namespace, so never the same lock. */
-const QUOTE_LOCK_NAMESPACE = 0x62707174;
+export const QUOTE_LOCK_NAMESPACE = 0x62707174;
 
 /** The key item: its metal-only bot sell listings make the key rate. */
 export const KEY_SKU = '5021;6';
@@ -27,18 +31,6 @@ export async function lockQuotes<DB extends BptfTables>(db: Kysely<DB>, skus: re
   await sql`
     SELECT pg_advisory_xact_lock(${QUOTE_LOCK_NAMESPACE}, k)
     FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest(${skus}::text[]) AS s ORDER BY k) AS ks`.execute(db);
-}
-
-/** Take the quote locks of `skus` that no other transaction holds; returns the SKUs whose lock it has. */
-export async function tryLockQuotes<DB extends BptfTables>(db: Kysely<DB>, skus: readonly string[]): Promise<string[]> {
-  if (skus.length === 0) return [];
-  const r = await sql<{ k: number; ok: boolean }>`
-    SELECT k, pg_try_advisory_xact_lock(${QUOTE_LOCK_NAMESPACE}, k) AS ok
-    FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest(${skus}::text[]) AS s ORDER BY k) AS ks`.execute(db);
-  const held = new Set(r.rows.filter((x) => x.ok).map((x) => x.k));
-  if (held.size === r.rows.length) return [...skus];
-  const h = await sql<{ s: string; k: number }>`SELECT s, hashtext(s) AS k FROM unnest(${skus}::text[]) AS s`.execute(db);
-  return h.rows.filter((x) => held.has(x.k)).map((x) => x.s);
 }
 
 /** Set, or roll back to, the savepoint the quote recompute starts from. */
@@ -63,7 +55,7 @@ const ELIGIBLE = sql`
 
 /**
  * Recompute the quotes of `skus` (each once) from their eligible listings, in the caller's
- * transaction and after lockQuotes/tryLockQuotes: upsert those that changed, delete those left
+ * transaction and after lockQuotes: upsert those that changed, delete those left
  * without an eligible listing, and add a bptf_quote_history row for each change of a price (a
  * deleted quote's row has null prices and zero counts). `changedAtMs[i]` is the event time (ms) of
  * the listing event behind SKU i's recompute, or null (a key-rate or blocklist change: now()).
