@@ -12,6 +12,7 @@ import { parseBptfFrame } from '../src/feeds/bptf/parse.js';
 import { quoteRecomputeTable } from '../src/feeds/bptf/quote-recompute.js';
 import { quoteRefresh } from '../src/feeds/bptf/quote-refresh.js';
 import { upsertListings } from '../src/feeds/bptf/store.js';
+import type { BptfTables } from '../src/feeds/bptf/tables.js';
 import { createLogger } from '../src/logger.js';
 import { fakeFeedContext } from '../test/helpers/feed-context.js';
 import { DEFAULT_SERVER_URL, dropDatabase, migrate, openDb, recreateDatabase } from './db.js';
@@ -27,7 +28,7 @@ try {
   const db = b.db as unknown as Kysely<CoreDatabase>;
   // Three events per listing: nearly every listing is touched, a tenth deleted, as in the firehose.
   const w = buildWorkload({ events: listings * 3, listings, frameSize: 1_000 });
-  for (const f of w.frames) await upsertListings(db, parseBptfFrame(f.data).listings.map(toListingRow).sort((x, y) => (x.id < y.id ? -1 : 1)).filter((r, i, a) => i === 0 || a[i - 1]?.id !== r.id));
+  for (const f of w.frames) await upsertListings(db.withTables<BptfTables>(), parseBptfFrame(f.data).listings.map(toListingRow).sort((x, y) => (x.id < y.id ? -1 : 1)).filter((r, i, a) => i === 0 || a[i - 1]?.id !== r.id));
   await sql`VACUUM ANALYZE bptf_listings`.execute(db);
   const stats = (
     await sql<{ live: number; skus: number; keyed: number }>`
