@@ -150,6 +150,9 @@ export async function scrapeMetrics(port: number): Promise<Record<string, number
   for (const line of text.split('\n')) {
     const m = /^(tributary_(?:events_\w+_total|write_failures_total|batch_write_duration_seconds_(?:sum|count)))(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
     if (m) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
+    // BPTF_QUOTES: the delay from the listings' commit to their quotes' (a summary: its quantiles, in s).
+    const q = /^tributary_quote_delay_seconds\{quantile="([0-9.]+)"\} ([0-9.e+-]+)$/.exec(line);
+    if (q) out[`tributary_quote_delay_seconds_q${q[1] as string}`] = Number(q[2]);
   }
   return out;
 }

@@ -319,7 +319,14 @@ async function main(): Promise<void> {
   const describe = (r: DaemonRunResult) =>
     `${fmt(r.eventsPerS)} events/s, lag p50 ${r.lag.p50} ms p99 ${r.lag.p99} ms max ${r.lag.max} ms, peak RSS ${fmt(r.peakRssMb, 1)} MB (${fmt(r.idleRssMb, 1)} before the first frame), ` +
     `CPU per event: daemon ${fmt((r.daemonCpuS / r.events) * 1e6)} us, postgres backends ${fmt((r.postgresCpuS / r.events) * 1e6)} us, ` +
-    `bench ${fmt((r.benchCpuS / r.events) * 1e6)} us; machine ${fmt(r.machineBusy * 100)} % busy`;
+    `bench ${fmt((r.benchCpuS / r.events) * 1e6)} us; machine ${fmt(r.machineBusy * 100)} % busy` +
+    quoteDelay(r.daemonMetrics);
+  // BPTF_QUOTES: listings' commit -> their quotes' commit, as the daemon measured it (ms).
+  const quoteDelay = (m: Record<string, number>) => {
+    const q = (p: string) => m[`tributary_quote_delay_seconds_q${p}`];
+    const p50 = q('0.5');
+    return p50 === undefined ? '' : `; quote delay p50 ${fmt(p50 * 1000)} ms p99 ${fmt((q('0.99') ?? NaN) * 1000)} ms max ${fmt((q('1') ?? NaN) * 1000)} ms`;
+  };
 
   const limitSummary = (r: LimitRun) => ({
     shape: r.shape,

@@ -71,6 +71,8 @@ export const envSchema = z.object({
   BPTF_HISTORY: bool.default(false),
   HISTORY_RETENTION_DAYS: int(1, 36_500).default(7),
   TOMBSTONE_RETENTION_DAYS: int(0, 36_500).default(14),
+  BPTF_QUOTES: bool.default(true),
+  QUOTE_HISTORY_RETENTION_DAYS: int(1, 36_500).default(90),
   GAP_MIN_MS: int(100).default(5_000),
   // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
   NOTIFY_CHANNEL: z
@@ -112,6 +114,10 @@ export interface Config {
     /** BPTF_HISTORY: every event also in bptf_listing_events, kept this many days. */
     readonly history: boolean;
     readonly historyRetentionDays: number;
+    /** BPTF_QUOTES: keep bptf_quotes (live per-SKU quotes) and bptf_quote_history. */
+    readonly quotes: boolean;
+    /** Days of bptf_quote_history kept (whole daily partitions). */
+    readonly quoteHistoryRetentionDays: number;
   };
   readonly tradepost:
     | { readonly enabled: true; readonly apiKey: string; readonly url: string; readonly rooms: readonly string[]; readonly replicas: ReplicaMode }
@@ -193,7 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bufferMaxEvents: e.BUFFER_MAX_EVENTS,
     bufferMaxBytes: e.BUFFER_MAX_BYTES,
     reconnect: { baseMs: e.RECONNECT_BASE_MS, maxMs: e.RECONNECT_MAX_MS },
-    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS, tombstoneRetentionDays: e.TOMBSTONE_RETENTION_DAYS, history: e.BPTF_HISTORY, historyRetentionDays: e.HISTORY_RETENTION_DAYS },
+    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS, tombstoneRetentionDays: e.TOMBSTONE_RETENTION_DAYS, history: e.BPTF_HISTORY, historyRetentionDays: e.HISTORY_RETENTION_DAYS, quotes: e.BPTF_QUOTES, quoteHistoryRetentionDays: e.QUOTE_HISTORY_RETENTION_DAYS },
     tradepost: e.TRADEPOST_API_KEY
       ? { enabled: true, apiKey: e.TRADEPOST_API_KEY, url: e.TRADEPOST_URL, rooms: e.TRADEPOST_ROOMS, replicas: e.TRADEPOST_REPLICAS }
       : { enabled: false },

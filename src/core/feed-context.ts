@@ -87,9 +87,15 @@ export function createFeedContext(def: FeedDefinition, deps: FeedContextDeps): {
     if (last !== null) status.lastLagMs = last;
   };
 
+  // The write, then (once it committed) the table's own follow-up.
+  const writeAndNotify = async <Row>(table: TableSpec<Row>, rows: Row[]): Promise<readonly TableChange[]> => {
+    const changes = await writeThenNotify(table, rows);
+    table.committed?.(changes);
+    return changes;
+  };
   // The write and its notifications in one transaction: Postgres delivers them at the commit, so a
   // listener hears of exactly what was committed, once (a rolled-back attempt sends nothing).
-  const writeAndNotify = async <Row>(table: TableSpec<Row>, rows: Row[]): Promise<readonly TableChange[]> => {
+  const writeThenNotify = async <Row>(table: TableSpec<Row>, rows: Row[]): Promise<readonly TableChange[]> => {
     if (!deps.notifyChannel) return (await table.write(deps.db, rows)) ?? [];
     return deps.db.transaction().execute(async (trx) => {
       const changes = (await table.write(trx, rows)) ?? [];

@@ -48,6 +48,12 @@ export interface TableSpec<Row> {
    * events), for change notifications; `db` is then a transaction the notifications join.
    */
   write(db: Kysely<CoreDatabase>, rows: Row[]): Promise<readonly TableChange[] | void>;
+  /**
+   * Called once the transaction of a `write` has committed, with what it returned: work that must
+   * see the commit (e.g. a table derived from this one, updated later and apart from the write).
+   * Never called for an attempt that rolled back. Must not throw.
+   */
+  committed?(changes: readonly TableChange[]): void;
   /** The row as one line of JSON for the spool, read back with JSON.parse; absent: JSON.stringify. */
   encode?(row: Row): string;
   /**

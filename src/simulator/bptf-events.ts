@@ -254,9 +254,12 @@ function itemFor(index: number): ItemTemplate {
   return pinned ?? pick(ITEMS, prng('item', index)());
 }
 
+/** The key's defindex: keys are priced in metal only, as on backpack.tf (their bot sells make the key rate). */
+const KEY_DEFINDEX = 5021;
+
 /** Converts a price in refined metal to backpack.tf's `currencies` and `value` objects. */
-function priceObjects(raw: number): { currencies: Record<string, number>; value: Record<string, unknown> } {
-  const keys = raw >= KEY_PRICE_REF ? Math.floor(raw / KEY_PRICE_REF) : 0;
+function priceObjects(raw: number, metalOnly = false): { currencies: Record<string, number>; value: Record<string, unknown> } {
+  const keys = !metalOnly && raw >= KEY_PRICE_REF ? Math.floor(raw / KEY_PRICE_REF) : 0;
   // Metal moves in scrap steps (1/9 ref).
   const metal = Math.round((raw - keys * KEY_PRICE_REF) * 9) / 9;
   const currencies: Record<string, number> = {};
@@ -346,7 +349,7 @@ function listingPayload(index: number, opts: ListingOpts, isDelete: boolean): Re
   // Buyers bid under the suggested price, sellers ask above it; the seed moves it a little.
   const listingFactor = intent === 'buy' ? 0.88 + prng('factor', index)() * 0.08 : 1.01 + prng('factor', index)() * 0.08;
   const raw = opts.price ?? template.baseRef * listingFactor * (0.99 + r() * 0.02);
-  const { currencies, value } = priceObjects(raw);
+  const { currencies, value } = priceObjects(raw, template.defindex === KEY_DEFINDEX);
   // An update is (re)published now; a delete removes a listing published a while ago.
   const listedAt = isDelete ? opts.timeSec - 60 - Math.floor(r() * 86_400) : opts.timeSec - Math.floor(r() * 3);
   const bumpedAt = r() < 0.5 ? listedAt : listedAt - Math.floor(r() * 3_600);

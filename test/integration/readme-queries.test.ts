@@ -106,7 +106,7 @@ describe('README example queries on simulator data', () => {
 
   it('finds the example queries of every table section', () => {
     // Guards the extraction itself: a parser that found nothing would make the next test pass vacuously.
-    for (const table of ['bptf_listings', 'tradepost_events', 'commerce_events', 'commerce_entities', 'ingest_status', 'ingest_rejects']) {
+    for (const table of ['bptf_listings', 'bptf_quotes', 'bptf_quote_history', 'tradepost_events', 'commerce_events', 'commerce_entities', 'ingest_status', 'ingest_rejects']) {
       expect(queries.some((q) => q.includes(table)), `a README query on ${table}`).toBe(true);
     }
   });

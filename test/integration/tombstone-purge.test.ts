@@ -47,7 +47,8 @@ describe('tombstone purge', () => {
   });
 
   it('is scheduled hourly, and not at all with TOMBSTONE_RETENTION_DAYS=0', () => {
-    expect(bptfFeed.plan(loadConfig({}))?.tasks?.map((t) => [t.name, t.intervalMs])).toEqual([['bptf tombstone purge', 3_600_000]]);
-    expect(bptfFeed.plan(loadConfig({ TOMBSTONE_RETENTION_DAYS: '0' }))?.tasks).toEqual([]);
+    // BPTF_QUOTES=false: the quotes' own tasks are not scheduled (bptf-quotes-daemon.test.ts).
+    expect(bptfFeed.plan(loadConfig({ BPTF_QUOTES: 'false' }))?.tasks?.map((t) => [t.name, t.intervalMs])).toEqual([['bptf tombstone purge', 3_600_000]]);
+    expect(bptfFeed.plan(loadConfig({ BPTF_QUOTES: 'false', TOMBSTONE_RETENTION_DAYS: '0' }))?.tasks).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ describe('loadConfig', () => {
     expect(c.batch).toEqual({ maxEvents: 1000, maxWaitMs: 200 });
     expect(c.bufferMaxEvents).toBe(100_000);
     expect(c.reconnect).toEqual({ baseMs: 1000, maxMs: 60_000 });
-    expect(c.bptf).toEqual({ enabled: true, url: 'wss://ws.backpack.tf/events', stallMs: 60_000, replicas: 'one', tombstoneRetentionDays: 14, history: false, historyRetentionDays: 7 });
+    expect(c.bptf).toEqual({ enabled: true, url: 'wss://ws.backpack.tf/events', stallMs: 60_000, replicas: 'one', tombstoneRetentionDays: 14, history: false, historyRetentionDays: 7, quotes: true, quoteHistoryRetentionDays: 90 });
     expect(c.tradepost.enabled).toBe(false);
     expect(c.commerce.enabled).toBe(false);
     expect(c.spoolMaxBytes).toBe(1024 ** 3);

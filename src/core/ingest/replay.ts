@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Config } from '../../config.js';
+import type { TableChange } from '../db/change-notifier.js';
 import { classifyWriteError } from '../db/pg-errors.js';
 import type { CoreDatabase } from '../db/schema.js';
 import type { FeedDefinition, TableSpec } from '../feed.js';
@@ -87,14 +88,17 @@ export async function replayRejects(
       }
       let failing: TableSpec<unknown> | undefined;
       try {
-        await db.transaction().execute(async (trx) => {
+        const written = await db.transaction().execute(async (trx) => {
+          const out: Array<{ table: TableSpec<unknown>; changes: readonly TableChange[] }> = [];
           for (const b of batches) {
             failing = b.table;
-            await b.table.write(trx, collapse(b.table, b.rows));
+            out.push({ table: b.table, changes: (await b.table.write(trx, collapse(b.table, b.rows))) ?? [] });
           }
           failing = undefined;
           await trx.updateTable('ingest_rejects').set({ replayed_at: sql<Date>`now()` }).where('id', '=', r.id).execute();
+          return out;
         });
+        for (const w of written) w.table.committed?.(w.changes);
         counts.written++;
         print(`${what}: written (${summary})`);
       } catch (err) {

@@ -4,17 +4,24 @@ import type { ListingRow } from './listing-row.js';
 import { withListingDocument } from './store.js';
 import type { BptfTables } from './tables.js';
 
-/** A day partition's name: bptf_listing_events_pYYYYMMDD (UTC). */
-export function partitionName(dayStartMs: number): string {
-  return `bptf_listing_events_p${new Date(dayStartMs).toISOString().slice(0, 10).replaceAll('-', '')}`;
+/** The tables partitioned by day (on a timestamptz column) that the daemon keeps partitions of. */
+export type DayPartitionedTable = 'bptf_listing_events' | 'bptf_quote_history';
+
+/** A day partition's name: <table>_pYYYYMMDD (UTC), e.g. bptf_listing_events_p20261208. */
+export function partitionName(dayStartMs: number, table: DayPartitionedTable = 'bptf_listing_events'): string {
+  return `${table}_p${new Date(dayStartMs).toISOString().slice(0, 10).replaceAll('-', '')}`;
 }
 
 /** Create the partition of the UTC day starting at `dayStartMs`, unless it exists. */
-export async function createDayPartition<DB extends BptfTables>(db: Kysely<DB>, dayStartMs: number): Promise<void> {
+export async function createDayPartition<DB extends BptfTables>(
+  db: Kysely<DB>,
+  dayStartMs: number,
+  table: DayPartitionedTable = 'bptf_listing_events',
+): Promise<void> {
   const from = new Date(dayStartMs).toISOString();
   const to = new Date(dayStartMs + 86_400_000).toISOString();
   try {
-    await sql`CREATE TABLE IF NOT EXISTS ${sql.table(partitionName(dayStartMs))} PARTITION OF bptf_listing_events FOR VALUES FROM (${sql.lit(from)}) TO (${sql.lit(to)})`.execute(db);
+    await sql`CREATE TABLE IF NOT EXISTS ${sql.table(partitionName(dayStartMs, table))} PARTITION OF ${sql.table(table)} FOR VALUES FROM (${sql.lit(from)}) TO (${sql.lit(to)})`.execute(db);
   } catch (err) {
     // Another writer or replica created it between the check and the create.
     if ((err as { code?: string }).code !== '42P07' && (err as { code?: string }).code !== '23505') throw err;
@@ -22,19 +29,24 @@ export async function createDayPartition<DB extends BptfTables>(db: Kysely<DB>, 
 }
 
 /** The day partitions that exist, as the UTC day each starts (ms). */
-export async function dayPartitions<DB extends BptfTables>(db: Kysely<DB>): Promise<number[]> {
+export async function dayPartitions<DB extends BptfTables>(db: Kysely<DB>, table: DayPartitionedTable = 'bptf_listing_events'): Promise<number[]> {
   const r = await sql<{ name: string }>`
     SELECT c.relname AS name FROM pg_inherits i
     JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-    WHERE p.relname = 'bptf_listing_events'`.execute(db);
+    WHERE p.relname = ${table}`.execute(db);
+  const pattern = new RegExp(`^${table}_p(\\d{4})(\\d{2})(\\d{2})$`);
   return r.rows.flatMap(({ name }) => {
-    const m = /^bptf_listing_events_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+    const m = pattern.exec(name);
     return m ? [Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))] : [];
   });
 }
 
-export async function dropDayPartition<DB extends BptfTables>(db: Kysely<DB>, dayStartMs: number): Promise<void> {
-  await sql`DROP TABLE IF EXISTS ${sql.table(partitionName(dayStartMs))}`.execute(db);
+export async function dropDayPartition<DB extends BptfTables>(
+  db: Kysely<DB>,
+  dayStartMs: number,
+  table: DayPartitionedTable = 'bptf_listing_events',
+): Promise<void> {
+  await sql`DROP TABLE IF EXISTS ${sql.table(partitionName(dayStartMs, table))}`.execute(db);
 }
 
 /**

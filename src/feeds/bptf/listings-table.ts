@@ -2,15 +2,20 @@ import { safeStringify } from '../../core/ingest/reject.js';
 import type { TableSpec } from '../../core/feed.js';
 import { rawPayloadText } from './listing-event.js';
 import { decodeListingRow, encodeListingRow, mergeListingRows, type ListingRow } from './listing-row.js';
-import { upsertListings } from './store.js';
+import { listingsCommitted, writeListings } from './quotes.js';
 import type { BptfTables } from './tables.js';
 
-/** bptf_listings: one row per listing; events for one listing in a batch merge into one row (newest wins). */
+/**
+ * bptf_listings: one row per listing; events for one listing in a batch merge into one row (newest
+ * wins). With BPTF_QUOTES the quotes of the SKUs a batch touched are recomputed after its commit
+ * (quotes.ts, quote-recompute.ts).
+ */
 export const listingsTable: TableSpec<ListingRow> = {
   name: 'bptf_listings',
   rowKind: 'listing',
   collapse: { key: (r) => r.id, merge: mergeListingRows },
-  write: (db, rows) => upsertListings(db.withTables<BptfTables>(), rows),
+  write: (db, rows) => writeListings(db.withTables<BptfTables>(), rows),
+  committed: listingsCommitted,
   // The payload's bytes as received; a row without them (the JSON.parse path, a spool replay) counts
   // as a typical listing: real ones are 1.5-3 KiB.
   sizeOf: (r) => (r.raw ? r.raw.end - r.raw.start : 2_048),
