@@ -133,6 +133,14 @@ export class LeaderLock {
           } else await this.#endExpiredHolder(client, leaseMs);
         }
       } catch (err) {
+        const stalled = Date.now() - lastTurn;
+        if (this.#holding && stalled > leaseMs) {
+          // Frozen while a heartbeat was in flight: it timed out once we ran again. As above, a
+          // follower has taken over by now: stop at once rather than wait to find the lock taken.
+          logger.warn({ late_ms: stalled, lease_ms: leaseMs }, 'this replica stalled past its leader lease: stopping the feed and following');
+          await this.#stepDown();
+          continue;
+        }
         if (this.#holding || this.#client) {
           logger.warn({ err, leading: this.#leading }, 'lost the lock connection; the feed keeps running while it reconnects');
         } else if (!this.#reached && !this.#leading && !signal.aborted) {
