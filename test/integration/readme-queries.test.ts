@@ -1,6 +1,6 @@
 /**
- * Keeps README.md and the simulator in sync: every example query in the README's ```sql blocks
- * must return rows on what `npm run simulate` produces, read by the real daemon pipeline.
+ * Keeps README.md, docs/tables.md and the simulator in sync: every example query in their ```sql
+ * blocks must return rows on what `npm run simulate` produces, read by the real daemon pipeline.
  *
  * The simulator runs in-process with the CLI's defaults (`parseConfig([])`, the rates a user
  * gets), on loopback; the daemon is the product's app with the env lines the simulator prints.
@@ -12,7 +12,18 @@ import { parseConfig, startSimulation, type Simulation } from '../../src/simulat
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+/** The documents whose example queries must answer, and the tables each must show a query on. */
+const DOCUMENTS = {
+  'README.md': [
+    'bptf_listings', 'bptf_listing_events', 'bptf_quotes', 'bptf_quote_history', 'tradepost_events',
+    'commerce_events', 'commerce_entities', 'ingest_status', 'ingest_rejects',
+  ],
+  'docs/tables.md': [
+    'bptf_listings', 'bptf_listing_events', 'bptf_quotes', 'bptf_quote_history', 'tradepost_events',
+    'tradepost_conversations', 'commerce_events', 'commerce_entities', 'ingest_status', 'ingest_rejects', 'ingest_gaps',
+  ],
+} as const;
 /** Bound on the wait for every query to return rows (ms); at the default rates it takes about 1 s. */
 const ROWS_DEADLINE_MS = 20_000;
 /** Pause between polling rounds (ms). */
@@ -75,12 +86,14 @@ function parseEnvLines(text: string): Record<string, string> {
   );
 }
 
-const statements = sqlBlocks(README).flatMap(splitStatements);
-// Only queries can be checked for rows; anything else a README block might hold (LISTEN, SET,
+// Only queries can be checked for rows; anything else a document's block might hold (LISTEN, SET,
 // an UPDATE shown as an example) returns none by nature, or would change the data under test.
-const queries = statements.filter((s) => /^(SELECT|WITH)\b/i.test(withoutComments(s)));
+const isQuery = (s: string) => /^(SELECT|WITH)\b/i.test(withoutComments(s));
+const queriesOf = (file: string) => sqlBlocks(read(file)).flatMap(splitStatements).filter(isQuery);
+/** Every query, labelled with its document for failure messages. */
+const queries = Object.keys(DOCUMENTS).flatMap((file) => queriesOf(file).map((q) => `-- ${file}\n${q}`));
 
-describe('README example queries on simulator data', () => {
+describe('README and docs/tables.md example queries on simulator data', () => {
   let tdb: TestDatabase;
   let sim: Simulation;
   let app: TestApp;
@@ -94,7 +107,7 @@ describe('README example queries on simulator data', () => {
     if (!config) throw new Error('parseConfig([]) asked for --help');
     sim = await startSimulation(config, () => undefined);
     const env = parseEnvLines(sim.env);
-    // BPTF_HISTORY: the README's bptf_listing_events queries need it.
+    // BPTF_HISTORY: the bptf_listing_events queries need it (the README's simulator command sets it).
     app = await startTestApp({ ...env, DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_HISTORY: 'true' });
   });
 
@@ -106,8 +119,9 @@ describe('README example queries on simulator data', () => {
 
   it('finds the example queries of every table section', () => {
     // Guards the extraction itself: a parser that found nothing would make the next test pass vacuously.
-    for (const table of ['bptf_listings', 'bptf_quotes', 'bptf_quote_history', 'tradepost_events', 'commerce_events', 'commerce_entities', 'ingest_status', 'ingest_rejects']) {
-      expect(queries.some((q) => q.includes(table)), `a README query on ${table}`).toBe(true);
+    for (const [file, tables] of Object.entries(DOCUMENTS)) {
+      const found = queriesOf(file);
+      for (const table of tables) expect(found.some((q) => q.includes(table)), `a ${file} query on ${table}`).toBe(true);
     }
   });
 
@@ -124,6 +138,6 @@ describe('README example queries on simulator data', () => {
       if (empty.length === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
-    expect(empty, 'README queries that returned no rows on simulator data').toEqual([]);
+    expect(empty, 'README.md or docs/tables.md queries that returned no rows on simulator data').toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * The configuration is documented twice: `.env.example` and the README's Configuration table.
+ * The configuration is documented twice: `.env.example` and the variables table of
+ * docs/configuration.md (its "## Variables" section).
  * `envSchema` (src/config.ts) is the source of truth; these tests fail when a variable is added,
  * removed or reordered in one place and not the others, or when `.env.example` stops showing the
  * defaults.
@@ -30,12 +31,14 @@ function exampleLines(): ExampleLine[] {
   return lines;
 }
 
-/** Variable names of the README's Configuration table (rows like "| `NAME` | default | meaning |"), in order. */
-function readmeNames(): string[] {
-  const readme = read('README.md');
-  const start = readme.search(/^## Configuration\s*$/m);
-  expect(start, 'README.md has a "## Configuration" section').toBeGreaterThanOrEqual(0);
-  const rest = readme.slice(start + 1);
+const CONFIG_DOC = 'docs/configuration.md';
+
+/** Variable names of docs/configuration.md's variables table (rows like "| `NAME` | default | meaning |"), in order. */
+function documentedNames(): string[] {
+  const doc = read(CONFIG_DOC);
+  const start = doc.search(/^## Variables\s*$/m);
+  expect(start, `${CONFIG_DOC} has a "## Variables" section`).toBeGreaterThanOrEqual(0);
+  const rest = doc.slice(start + 1);
   const end = rest.search(/^## /m);
   const section = end === -1 ? rest : rest.slice(0, end);
   return [...section.matchAll(/^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|/gm)].map((m) => m[1] ?? '');
@@ -82,13 +85,13 @@ describe('.env.example', () => {
   });
 });
 
-describe('README configuration table', () => {
-  const names = readmeNames();
+describe(`${CONFIG_DOC} variables table`, () => {
+  const names = documentedNames();
 
   it('lists every schema variable and nothing else', () => {
-    expect(names.filter((n) => !schemaNames.includes(n)), 'in README.md but not in envSchema').toEqual([]);
-    expect(schemaNames.filter((n) => !names.includes(n)), 'in envSchema but not in README.md').toEqual([]);
-    expect(duplicates(names), 'listed twice in README.md').toEqual([]);
+    expect(names.filter((n) => !schemaNames.includes(n)), `in ${CONFIG_DOC} but not in envSchema`).toEqual([]);
+    expect(schemaNames.filter((n) => !names.includes(n)), `in envSchema but not in ${CONFIG_DOC}`).toEqual([]);
+    expect(duplicates(names), `listed twice in ${CONFIG_DOC}`).toEqual([]);
   });
 
   it('lists them in the order of envSchema', () => {
