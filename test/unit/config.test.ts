@@ -59,13 +59,15 @@ describe('loadConfig', () => {
 
   it('never prints a secret value in its error', () => {
     const secret = 'tp_live_supersecretvalue';
+    let error: unknown;
     try {
       loadConfig({ TRADEPOST_API_KEY: secret, TRADEPOST_URL: 'nope' });
-      expect.unreachable();
     } catch (e) {
-      expect((e as Error).message).toContain('TRADEPOST_URL');
-      expect((e as Error).message).not.toContain(secret);
+      error = e;
     }
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain('TRADEPOST_URL');
+    expect((error as Error).message).not.toContain(secret);
   });
 
   describe('DATABASE_PASSWORD_FILE', () => {
