@@ -55,6 +55,20 @@ describe('architecture', () => {
     expect(naming).toEqual([]);
   });
 
+  it('config.ts composes the feeds\' variables and names no feed', () => {
+    const config = join(SRC, 'config.ts');
+    // Only through the list of feed config modules, never one feed's folder.
+    const imports = (graph.get(config) ?? []).filter((t) => rel(t).startsWith('feeds/')).map(rel);
+    expect(imports).toEqual(['feeds/config.ts']);
+    const text = readFileSync(config, 'utf8');
+    // A feed's name, or one of its variables (BPTF_*, TRADEPOST_*, COMMERCE_* and the unprefixed
+    // backpack.tf retentions), in code or in a comment.
+    const named = [
+      ...text.matchAll(/\b(bptf|backpack|tradepost|commerce)\b|\b(BPTF|TRADEPOST|COMMERCE)_[A-Z_]*|\b(TOMBSTONE|QUOTE_HISTORY|HISTORY)_RETENTION_DAYS\b/gi),
+    ].map((m) => m[0]);
+    expect(named).toEqual([]);
+  });
+
   it('a feed imports no other feed', () => {
     const offending = [...graph.entries()].flatMap(([f, targets]) => {
       const m = /^feeds\/([^/]+)\//.exec(rel(f));
