@@ -69,6 +69,14 @@ describe('architecture', () => {
     expect(named).toEqual([]);
   });
 
+  it('createApp stays a composition root: under 120 lines, the pieces in core modules', () => {
+    const lines = readFileSync(join(SRC, 'app.ts'), 'utf8').split('\n');
+    const start = lines.findIndex((l) => l.startsWith('export function createApp('));
+    const end = lines.findIndex((l, i) => i > start && l === '}');
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(end - start + 1).toBeLessThan(120);
+  });
+
   it('a feed imports no other feed', () => {
     const offending = [...graph.entries()].flatMap(([f, targets]) => {
       const m = /^feeds\/([^/]+)\//.exec(rel(f));

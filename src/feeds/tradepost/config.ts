@@ -1,6 +1,6 @@
+import { z } from 'zod';
 import { list, optional, replicas, wsUrl, type ReplicaMode } from '../../core/env-vars.js';
 import { defineFeedConfig } from '../../core/feed-config.js';
-import { z } from 'zod';
 
 /**
  * TradePost's settings: `config.feeds.tradepost`. `enabled` is the socket (TRADEPOST_API_KEY set);
