@@ -1,30 +1,22 @@
 import { configSecrets, type Config } from './config.js';
-import { connectDatabase, pingDatabase, type DatabaseHandle } from './core/db/connect.js';
+import { connectDatabase, type DatabaseHandle } from './core/db/connect.js';
 import type { EmbeddedPostgres } from './core/db/embedded.js';
 import { migrateWithRetry } from './core/db/migrate.js';
-import { checkFeedDefinitions, type FeedContext, type FeedDefinition, type PeriodicTask } from './core/feed.js';
+import { checkFeedDefinitions, type FeedDefinition } from './core/feed.js';
 import { lockDataDir } from './core/data-dir-lock.js';
-import { createFeedContext } from './core/feed-context.js';
+import { createFeedRunners, planFeeds } from './core/feed-runners.js';
 import { HttpServer } from './core/http/server.js';
-import { addStatusPage } from './core/http/status-page.js';
-import type { StoredReject } from './core/ingest/reject.js';
-import { insertRejects } from './core/ingest/rejects-store.js';
+import { serveStatusPage } from './core/http/serve-status-page.js';
+import { createRejectsWriter } from './core/ingest/rejects-writer.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { startPeriodicTasks } from './core/periodic-tasks.js';
 import { ExternalMemoryCollector } from './core/writer/external-memory.js';
-import { FeedRunner } from './core/replicas/feed-runner.js';
 import { startProgressLog } from './core/status/progress-log.js';
 import { GapTracker } from './core/status/gap-tracker.js';
-import { openGaps } from './core/status/gaps-store.js';
-import { RateHistory } from './core/status/rate-history.js';
 import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
 import { StatusReporter } from './core/status/status-reporter.js';
-import { touchStatusRow } from './core/status/ingest-status-store.js';
-import { feedSnapshot } from './core/status/status-snapshot.js';
-import type { BatchWriter } from './core/writer/batch-writer.js';
-import { spooledWriters } from './core/writer/spool.js';
-import { WriterPool } from './core/writer/writer-pool.js';
+import { writerPoolForDatabase } from './core/writer/pool-for-database.js';
 import { FEEDS } from './feeds/index.js';
 import { redactUrl, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -32,15 +24,10 @@ import { registerSecrets } from './util/redact.js';
 
 /** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
-/** Longest wait (ms) between two writes while the database refuses them (read-only, privileges …). */
-const REFUSING_RETRY_MAX_MS = 10_000;
 /** How often (ms) the database is probed for tributary_database_up and /readyz. */
 const DATABASE_PROBE_MS = 5_000;
 /** Longest wait (ms) between two attempts to apply migrations while the database is unreachable. */
 const MIGRATE_RETRY_MAX_MS = 10_000;
-/** The status page's chart: events/s per bucket of this (ms), over this window (ms). */
-const CHART_BUCKET_MS = 10_000;
-const CHART_WINDOW_MS = 15 * 60_000;
 
 export interface App {
   /** Resolves once every enabled feed runs; resolves early (without error) when stop() is called meanwhile. */
@@ -74,30 +61,13 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
   registerSecrets(configSecrets(config));
   const metrics = createMetrics();
   const lifecycle = new Lifecycle(logger, SHUTDOWN_TIMEOUT_MS - 1_000);
-  const writers = new WriterPool({
-    ...config,
-    metrics,
-    logger: logger.child({ component: 'writer' }),
-    schemaReady: () => migrated,
-    // A database that refuses writes is asked again at the reconnect backoff, capped so that writes
-    // resume within REFUSING_RETRY_MAX_MS of an operator's fix.
-    refusingRetry: { baseMs: config.reconnect.baseMs, maxMs: Math.min(config.reconnect.maxMs, REFUSING_RETRY_MAX_MS) },
-    canary: async () => {
-      if (database) await touchStatusRow(database.db, config.instanceId);
-    },
-    probe: async () => {
-      if (database) await pingDatabase(database.db);
-    },
-  });
-  const plans = feeds.flatMap((def) => {
-    const plan = def.plan(config);
-    return plan ? [{ def, plan }] : [];
-  });
-  const statuses = new Map(plans.map(({ def }) => [def.source, new SourceStatus(def.source, metrics)]));
   let database: DatabaseHandle | undefined;
   let http: HttpServer | undefined;
   let migrated = false;
   let stopping: Promise<void> | undefined;
+  const writers = writerPoolForDatabase(config, { metrics, logger: logger.child({ component: 'writer' }), schemaReady: () => migrated, database: () => database });
+  const plans = planFeeds(feeds, config);
+  const statuses = new Map(plans.map(({ def }) => [def.source, new SourceStatus(def.source, metrics)]));
 
   async function start(signal: AbortSignal): Promise<void> {
     // Before anything touches DATA_DIR (the spool, the embedded database).
@@ -130,25 +100,8 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const collector = new ExternalMemoryCollector();
     collector.start();
     lifecycle.defer('external memory collector', () => collector.stop());
-    const history = new RateHistory({ bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS });
-    const sampleRates = () => history.sample([...statuses.values()].map((s) => ({ source: s.source, count: s.eventsWritten })));
-    sampleRates();
-    const sampler = setInterval(sampleRates, CHART_BUCKET_MS);
-    sampler.unref();
-    lifecycle.defer('rate history', () => clearInterval(sampler));
-    addStatusPage(server, async () => {
-      const now = Date.now();
-      return {
-        instance: config.instanceId,
-        generatedAt: new Date(now).toISOString(),
-        readiness: (await readiness()).body,
-        buffer: { events: writers.budget.held, maxEvents: config.bufferMaxEvents, bytes: writers.budget.heldBytes, maxBytes: config.bufferMaxBytes },
-        spoolBytes: writers.spoolBytes,
-        chart: { bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS },
-        feeds: [...statuses.values()].map((s) => feedSnapshot(s, history, now)),
-        openGaps: migrated ? await openGaps(db.db).catch(() => undefined) : undefined,
-      };
-    });
+    const statusPage = { ...config, readiness, writers, statuses: () => statuses.values(), db: db.db, migrated: () => migrated };
+    lifecycle.defer('rate history', serveStatusPage(server, statusPage));
     // ingest_gaps: registered before the feeds, so it is disposed after they stop (their last
     // interruption is then known) and before the database closes.
     const gapTrackers = [...statuses.values()].map((status) => {
@@ -161,48 +114,12 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     reporter.start();
     lifecycle.defer('status', () => reporter.stop());
 
-    const rejects = writers.create<StoredReject>('rejects', {
-      name: 'ingest_rejects',
-      sizeOf: (r) => r.raw.length + r.reason.length,
-      // Two copies of one reject in a batch (the spool's and memory's) are one row; the insert skips
-      // a key committed before. Keys are unique per reject, so nothing else is merged.
-      collapse: { key: (r) => r.key, merge: (older) => older },
-      write: (rows) => insertRejects(db.db, rows),
-      // A reject that itself cannot be stored is logged (its raw text is already sanitised; a last resort).
-      onBadRow: (row, err) => logger.error({ err, source: row.source, reason: row.reason }, 'could not store a reject'),
-    });
+    const rejects = createRejectsWriter(writers, db.db, logger);
     // Registered before the feeds' writers, so it drains after them: draining them can still reject.
     lifecycle.defer('rejects', (deadline) => rejects.drain(deadline));
 
-    const feedWriters: BatchWriter<unknown>[] = [];
-    const tasks: Array<{ task: PeriodicTask; ctx: FeedContext }> = [];
-    const contextOf = (def: FeedDefinition, status: SourceStatus) => {
-      const log = logger.child({ source: def.source });
-      const deps = { db: db.db, writers, rejects, metrics, status, signal, reconnect: config.reconnect, logger: log, schemaReady: () => migrated, eventTimeMaxSkewMs: config.eventTimeMaxSkewMs, notifyChannel: config.notifyChannel };
-      const { ctx, writers: own } = createFeedContext(def, deps);
-      feedWriters.push(...own);
-      return ctx;
-    };
-    // A feed disabled since its events were spooled: its tables' writers still write what the spool
-    // holds (those events were received; nobody could send them again). It connects to nothing.
-    const spooled = spooledWriters(config.dataDir);
-    for (const def of feeds) {
-      if (plans.some((p) => p.def === def) || !def.tables.some((t) => spooled.has(t.name))) continue;
-      logger.info({ source: def.source }, 'the spool holds events of a feed that is now disabled: writing them');
-      contextOf(def, new SourceStatus(def.source, metrics));
-    }
-    const runners = plans.flatMap(({ def, plan }) => {
-      const status = statuses.get(def.source) as SourceStatus;
-      const log = logger.child({ source: def.source });
-      const ctx = contextOf(def, status);
-      for (const route of plan.routes?.(ctx) ?? []) server.route(route.method, route.path, route.handler);
-      for (const task of plan.tasks ?? []) tasks.push({ task, ctx });
-      const connect = plan.connect?.bind(plan);
-      if (!connect) return []; // routes only
-      // The lock needs a real server session; the embedded database has a single process anyway.
-      const lockUrl = db.embedded ? undefined : db.url;
-      return [new FeedRunner({ source: def.source, lockId: def.lockId, mode: plan.replicas, lockUrl, lockPassword: db.password, leaseMs: config.leaderLeaseMs, create: () => connect(ctx), status, logger: log })];
-    });
+    const feedDeps = { feeds, planned: plans, statuses, config, db, server, writers, rejects, metrics, logger, signal, schemaReady: () => migrated };
+    const { runners, writers: feedWriters, tasks } = createFeedRunners(feedDeps);
     lifecycle.defer('writers', async (deadline) => {
       writers.stop();
       const abandoned = (await Promise.all(feedWriters.map((w) => w.drain(deadline)))).reduce((a, b) => a + b, 0);

@@ -3,27 +3,20 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { passwordFileProblem } from './core/db/password-file.js';
+import { int, optional, urlPassword } from './core/env-vars.js';
+import type { FeedConfig } from './core/feed-config.js';
 import { ConfigError } from './errors.js';
+import { FEED_CONFIGS } from './feeds/config.js';
+
+export type { ReplicaMode } from './core/env-vars.js';
 
 /**
- * The whole configuration, parsed once at start-up from the environment (and `.env`).
- * The order of keys here is the order of `.env.example` and of the README's table:
- * a test keeps the three in step.
+ * The whole configuration, parsed once at start-up from the environment (and `.env`): the core's
+ * variables here, then each feed's, declared in its own folder (src/feeds/<feed>/config.ts) and
+ * composed in FEED_CONFIGS' order. envSchema's order of keys is the order of `.env.example` and of
+ * the README's table: a test keeps the three in step.
  */
-
-const bool = z.stringbool();
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const wsUrl = z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' });
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
-const replicas = z.enum(['one', 'all']);
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
-const list = z
-  .string()
-  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
-  .refine((xs) => xs.length > 0, 'must name at least one entry');
-
-export const envSchema = z.object({
+const coreEnv = {
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })),
   DATABASE_PASSWORD_FILE: optional(z.string()),
   DATA_DIR: z.string().min(1).default('./data'),
@@ -38,41 +31,11 @@ export const envSchema = z.object({
   BUFFER_MAX_BYTES: int(1024 * 1024).default(64 * 1024 * 1024),
   RECONNECT_BASE_MS: int(1).default(1000),
   RECONNECT_MAX_MS: int(1).default(60_000),
-  BPTF_ENABLED: bool.default(true),
-  BPTF_URL: wsUrl.default('wss://ws.backpack.tf/events'),
-  BPTF_STALL_MS: int(100).default(60_000),
-  TRADEPOST_API_KEY: optional(z.string().min(1)),
-  TRADEPOST_URL: wsUrl.default('wss://platform-api.tradepost.co/ws'),
-  TRADEPOST_ROOMS: list.default(['ALL']),
-  COMMERCE_WS_URL: optional(wsUrl),
-  COMMERCE_LOGIN_URL: optional(httpUrl),
-  COMMERCE_USERNAME: optional(z.string()),
-  COMMERCE_PASSWORD: optional(z.string()),
-  COMMERCE_LOGIN_FIELDS: list
-    .refine((xs) => xs.length === 2, 'must be two field names, e.g. email,password')
-    .default(['email', 'password']),
-  COMMERCE_COOKIE: optional(z.string()),
-  COMMERCE_CHANNELS: list.default([
-    'order_changes',
-    'product_changes',
-    'customer_changes',
-    'shipment_changes',
-    'transaction_changes',
-  ]),
-  TRADEPOST_WEBHOOK_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
   SPOOL_MAX_BYTES: int(0).default(1024 * 1024 * 1024),
   INSTANCE_ID: optional(z.string().min(1).max(200)),
-  BPTF_REPLICAS: replicas.default('one'),
-  TRADEPOST_REPLICAS: replicas.default('one'),
-  COMMERCE_REPLICAS: replicas.default('one'),
   DATABASE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   EVENT_TIME_MAX_SKEW_MS: int(0).default(600_000),
   LEADER_LEASE_MS: int(1_500).default(15_000),
-  BPTF_HISTORY: bool.default(false),
-  HISTORY_RETENTION_DAYS: int(1, 36_500).default(7),
-  TOMBSTONE_RETENTION_DAYS: int(0, 36_500).default(14),
-  BPTF_QUOTES: bool.default(true),
-  QUOTE_HISTORY_RETENTION_DAYS: int(1, 36_500).default(90),
   GAP_MIN_MS: int(100).default(5_000),
   // A Postgres identifier: pg_notify takes any text, but LISTEN needs a name a user can type.
   NOTIFY_CHANNEL: z
@@ -80,11 +43,28 @@ export const envSchema = z.object({
     .regex(/^([A-Za-z_][A-Za-z0-9_]{0,62})?$/, 'must be a plain identifier (letters, digits, _; at most 63) or empty to disable')
     .default('tributary'),
   LOG_PROGRESS_MS: int(0).default(60_000),
-});
+};
+
+/** The feeds' variables, one shape; a name declared twice would have one owner silently override the other. */
+function feedsEnv(): Record<string, z.ZodType> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const { feed, env } of FEED_CONFIGS) {
+    for (const [name, schema] of Object.entries(env)) {
+      if (name in coreEnv || name in shape) throw new Error(`feed "${feed}" declares ${name}, which is already declared`);
+      shape[name] = schema as z.ZodType;
+    }
+  }
+  return shape;
+}
+
+export const envSchema = z.object({ ...coreEnv, ...feedsEnv() });
 
 export type Env = z.output<typeof envSchema>;
 
-export type ReplicaMode = 'one' | 'all';
+/** Each feed's typed settings, under its name: `config.feeds.<feed>`. */
+export type FeedSettings = {
+  readonly [C in (typeof FEED_CONFIGS)[number] as C['feed']]: C extends FeedConfig<string, infer S> ? S : never;
+};
 
 /** The resolved, frozen configuration every component receives. Durations are milliseconds. */
 export interface Config {
@@ -104,38 +84,6 @@ export interface Config {
   /** Payload bytes held in memory (all tables together) before further events go to the spool. */
   readonly bufferMaxBytes: number;
   readonly reconnect: { readonly baseMs: number; readonly maxMs: number };
-  readonly bptf: {
-    readonly enabled: boolean;
-    readonly url: string;
-    readonly stallMs: number;
-    readonly replicas: ReplicaMode;
-    /** Tombstones older than this (days) are purged; 0 keeps them. */
-    readonly tombstoneRetentionDays: number;
-    /** BPTF_HISTORY: every event also in bptf_listing_events, kept this many days. */
-    readonly history: boolean;
-    readonly historyRetentionDays: number;
-    /** BPTF_QUOTES: keep bptf_quotes (live per-SKU quotes) and bptf_quote_history. */
-    readonly quotes: boolean;
-    /** Days of bptf_quote_history kept (whole daily partitions). */
-    readonly quoteHistoryRetentionDays: number;
-  };
-  readonly tradepost:
-    | { readonly enabled: true; readonly apiKey: string; readonly url: string; readonly rooms: readonly string[]; readonly replicas: ReplicaMode }
-    | { readonly enabled: false };
-  readonly webhookSecret: string | undefined;
-  readonly commerce:
-    | {
-        readonly enabled: true;
-        readonly wsUrl: string;
-        readonly loginUrl: string | undefined;
-        readonly username: string | undefined;
-        readonly password: string | undefined;
-        readonly loginFields: readonly [string, string];
-        readonly cookie: string | undefined;
-        readonly channels: readonly string[];
-        readonly replicas: ReplicaMode;
-      }
-    | { readonly enabled: false };
   readonly spoolMaxBytes: number;
   readonly instanceId: string;
   /** An event whose own time is further than this (ms) ahead of the wall clock is a reject. */
@@ -148,6 +96,8 @@ export interface Config {
   readonly gapMinMs: number;
   /** NOTIFY channel for committed changes; empty: none are sent. */
   readonly notifyChannel: string;
+  /** Each feed's settings, made by its own config module from its own variables. */
+  readonly feeds: FeedSettings;
 }
 
 /**
@@ -168,14 +118,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.BUFFER_MAX_EVENTS < e.BATCH_MAX_EVENTS) {
     throw new ConfigError('invalid configuration: BUFFER_MAX_EVENTS must be >= BATCH_MAX_EVENTS');
   }
-  if (e.COMMERCE_WS_URL && !e.COMMERCE_COOKIE) {
-    if (!e.COMMERCE_LOGIN_URL) {
-      throw new ConfigError('invalid configuration: COMMERCE_LOGIN_URL is required when COMMERCE_WS_URL is set without COMMERCE_COOKIE');
-    }
-    if (e.COMMERCE_USERNAME === undefined || e.COMMERCE_PASSWORD === undefined) {
-      throw new ConfigError('invalid configuration: COMMERCE_USERNAME and COMMERCE_PASSWORD are required with COMMERCE_LOGIN_URL');
-    }
-  }
   if (e.DATABASE_PASSWORD_FILE !== undefined) {
     if (!e.DATABASE_URL) {
       throw new ConfigError('invalid configuration: DATABASE_PASSWORD_FILE needs DATABASE_URL (the embedded database takes no password)');
@@ -185,7 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problem = passwordFileProblem(e.DATABASE_PASSWORD_FILE);
     if (problem) throw new ConfigError(`invalid configuration: DATABASE_PASSWORD_FILE ${problem}`);
   }
-  const [userField, passwordField] = e.COMMERCE_LOGIN_FIELDS;
+  const feeds: Record<string, unknown> = {};
+  for (const c of FEED_CONFIGS as readonly FeedConfig[]) feeds[c.feed] = c.settings(e);
   const config: Config = {
     databaseUrl: e.DATABASE_URL,
     databasePasswordFile: e.DATABASE_PASSWORD_FILE,
@@ -199,24 +142,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bufferMaxEvents: e.BUFFER_MAX_EVENTS,
     bufferMaxBytes: e.BUFFER_MAX_BYTES,
     reconnect: { baseMs: e.RECONNECT_BASE_MS, maxMs: e.RECONNECT_MAX_MS },
-    bptf: { enabled: e.BPTF_ENABLED, url: e.BPTF_URL, stallMs: e.BPTF_STALL_MS, replicas: e.BPTF_REPLICAS, tombstoneRetentionDays: e.TOMBSTONE_RETENTION_DAYS, history: e.BPTF_HISTORY, historyRetentionDays: e.HISTORY_RETENTION_DAYS, quotes: e.BPTF_QUOTES, quoteHistoryRetentionDays: e.QUOTE_HISTORY_RETENTION_DAYS },
-    tradepost: e.TRADEPOST_API_KEY
-      ? { enabled: true, apiKey: e.TRADEPOST_API_KEY, url: e.TRADEPOST_URL, rooms: e.TRADEPOST_ROOMS, replicas: e.TRADEPOST_REPLICAS }
-      : { enabled: false },
-    webhookSecret: e.TRADEPOST_WEBHOOK_SECRET,
-    commerce: e.COMMERCE_WS_URL
-      ? {
-          enabled: true,
-          wsUrl: e.COMMERCE_WS_URL,
-          loginUrl: e.COMMERCE_LOGIN_URL,
-          username: e.COMMERCE_USERNAME,
-          password: e.COMMERCE_PASSWORD,
-          loginFields: [userField ?? 'email', passwordField ?? 'password'],
-          cookie: e.COMMERCE_COOKIE,
-          channels: e.COMMERCE_CHANNELS,
-          replicas: e.COMMERCE_REPLICAS,
-        }
-      : { enabled: false },
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
     instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATA_DIR),
     eventTimeMaxSkewMs: e.EVENT_TIME_MAX_SKEW_MS,
@@ -224,30 +149,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logProgressMs: e.LOG_PROGRESS_MS,
     notifyChannel: e.NOTIFY_CHANNEL,
     gapMinMs: e.GAP_MIN_MS,
+    // Each entry was made by the config module of that name, so it has that module's settings type.
+    feeds: feeds as FeedSettings,
   };
   return deepFreeze(config);
 }
 
 /**
- * The values of the configured secrets, for util/redact.ts to mask wherever they appear: the TradePost
- * API key and webhook secret, the store's password and cookie, and the passwords in DATABASE_URL and
- * COMMERCE_LOGIN_URL (decoded; the redactor adds the encoded form).
+ * The values of the configured secrets, for util/redact.ts to mask wherever they appear: the password
+ * in DATABASE_URL (decoded; the redactor adds the encoded form) and those each feed declares.
  */
 export function configSecrets(config: Config): string[] {
-  const out = [config.webhookSecret, urlPassword(config.databaseUrl)];
-  if (config.tradepost.enabled) out.push(config.tradepost.apiKey);
-  if (config.commerce.enabled) out.push(config.commerce.password, config.commerce.cookie, urlPassword(config.commerce.loginUrl));
+  const out = [urlPassword(config.databaseUrl)];
+  const feeds: Readonly<Record<string, unknown>> = config.feeds;
+  for (const c of FEED_CONFIGS as readonly FeedConfig[]) out.push(...c.secrets(feeds[c.feed]));
   return out.filter((s): s is string => s !== undefined && s !== '');
-}
-
-function urlPassword(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  try {
-    const p = new URL(url).password;
-    return p ? decodeURIComponent(p) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -55,6 +55,28 @@ describe('architecture', () => {
     expect(naming).toEqual([]);
   });
 
+  it('config.ts composes the feeds\' variables and names no feed', () => {
+    const config = join(SRC, 'config.ts');
+    // Only through the list of feed config modules, never one feed's folder.
+    const imports = (graph.get(config) ?? []).filter((t) => rel(t).startsWith('feeds/')).map(rel);
+    expect(imports).toEqual(['feeds/config.ts']);
+    const text = readFileSync(config, 'utf8');
+    // A feed's name, or one of its variables (BPTF_*, TRADEPOST_*, COMMERCE_* and the unprefixed
+    // backpack.tf retentions), in code or in a comment.
+    const named = [
+      ...text.matchAll(/\b(bptf|backpack|tradepost|commerce)\b|\b(BPTF|TRADEPOST|COMMERCE)_[A-Z_]*|\b(TOMBSTONE|QUOTE_HISTORY|HISTORY)_RETENTION_DAYS\b/gi),
+    ].map((m) => m[0]);
+    expect(named).toEqual([]);
+  });
+
+  it('createApp stays a composition root: under 120 lines, the pieces in core modules', () => {
+    const lines = readFileSync(join(SRC, 'app.ts'), 'utf8').split('\n');
+    const start = lines.findIndex((l) => l.startsWith('export function createApp('));
+    const end = lines.findIndex((l, i) => i > start && l === '}');
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(end - start + 1).toBeLessThan(120);
+  });
+
   it('a feed imports no other feed', () => {
     const offending = [...graph.entries()].flatMap(([f, targets]) => {
       const m = /^feeds\/([^/]+)\//.exec(rel(f));

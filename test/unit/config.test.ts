@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSecrets, loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { FEED_CONFIGS } from '../../src/feeds/config.js';
+import { FEEDS } from '../../src/feeds/index.js';
 
 describe('loadConfig', () => {
   it('applies the contract defaults', () => {
@@ -15,9 +17,9 @@ describe('loadConfig', () => {
     expect(c.batch).toEqual({ maxEvents: 1000, maxWaitMs: 200 });
     expect(c.bufferMaxEvents).toBe(100_000);
     expect(c.reconnect).toEqual({ baseMs: 1000, maxMs: 60_000 });
-    expect(c.bptf).toEqual({ enabled: true, url: 'wss://ws.backpack.tf/events', stallMs: 60_000, replicas: 'one', tombstoneRetentionDays: 14, history: false, historyRetentionDays: 7, quotes: true, quoteHistoryRetentionDays: 90 });
-    expect(c.tradepost.enabled).toBe(false);
-    expect(c.commerce.enabled).toBe(false);
+    expect(c.feeds.bptf).toEqual({ enabled: true, url: 'wss://ws.backpack.tf/events', stallMs: 60_000, replicas: 'one', tombstoneRetentionDays: 14, history: false, historyRetentionDays: 7, quotes: true, quoteHistoryRetentionDays: 90 });
+    expect(c.feeds.tradepost.enabled).toBe(false);
+    expect(c.feeds.commerce.enabled).toBe(false);
     expect(c.spoolMaxBytes).toBe(1024 ** 3);
     expect(Object.isFrozen(c) && Object.isFrozen(c.batch)).toBe(true);
   });
@@ -29,9 +31,9 @@ describe('loadConfig', () => {
   });
 
   it('parses booleans as words, not JavaScript truthiness', () => {
-    expect(loadConfig({ BPTF_ENABLED: 'false' }).bptf.enabled).toBe(false);
-    expect(loadConfig({ BPTF_ENABLED: '0' }).bptf.enabled).toBe(false);
-    expect(loadConfig({ BPTF_ENABLED: 'true' }).bptf.enabled).toBe(true);
+    expect(loadConfig({ BPTF_ENABLED: 'false' }).feeds.bptf.enabled).toBe(false);
+    expect(loadConfig({ BPTF_ENABLED: '0' }).feeds.bptf.enabled).toBe(false);
+    expect(loadConfig({ BPTF_ENABLED: 'true' }).feeds.bptf.enabled).toBe(true);
   });
 
   it.each([
@@ -55,6 +57,20 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message).toContain(name);
     expect(message).not.toContain('\n');
+  });
+
+  it("rejects a feed's settings that do not work together with one line naming the variable", () => {
+    expect(() => loadConfig({ COMMERCE_WS_URL: 'ws://shop/ws' })).toThrow(
+      new ConfigError('invalid configuration: COMMERCE_LOGIN_URL is required when COMMERCE_WS_URL is set without COMMERCE_COOKIE'),
+    );
+    expect(() => loadConfig({ COMMERCE_WS_URL: 'ws://shop/ws', COMMERCE_LOGIN_URL: 'http://shop/login' })).toThrow(
+      new ConfigError('invalid configuration: COMMERCE_USERNAME and COMMERCE_PASSWORD are required with COMMERCE_LOGIN_URL'),
+    );
+  });
+
+  it('has the settings of every feed in FEEDS, each made by the config module of its folder', () => {
+    expect(FEED_CONFIGS.map((c) => c.feed)).toEqual(FEEDS.map((f) => f.source));
+    expect(Object.keys(loadConfig({}).feeds)).toEqual(FEEDS.map((f) => f.source));
   });
 
   it('never prints a secret value in its error', () => {

@@ -29,7 +29,7 @@ export function createBptfFeed(opts: BptfFeedOptions = {}): FeedDefinition {
     // The history table's writer idles unless BPTF_HISTORY is on.
     tables: [listingsTable, listingEventsTable],
     plan(config) {
-      const b = config.bptf;
+      const b = config.feeds.bptf;
       // Spooled listings of a run with the feed on are still written, with or without their quotes.
       useQuotes(b.quotes);
       if (!b.enabled) return undefined;
@@ -56,7 +56,7 @@ export function createBptfFeed(opts: BptfFeedOptions = {}): FeedDefinition {
       if (refused) return { reject: refused.reason };
       if (frame.listings.length === 0) return { reject: 'no listing event in it' };
       const rows = frame.listings.map(toListingRow);
-      return { rows: [{ table: listingsTable, rows }, ...(config.bptf.history ? [{ table: listingEventsTable, rows }] : [])] };
+      return { rows: [{ table: listingsTable, rows }, ...(config.feeds.bptf.history ? [{ table: listingEventsTable, rows }] : [])] };
     },
   };
 }

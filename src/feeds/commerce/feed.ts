@@ -9,7 +9,7 @@ export const commerceFeed: FeedDefinition = {
   lockId: 3,
   tables: [eventsTable],
   plan(config) {
-    const c = config.commerce;
+    const c = config.feeds.commerce;
     if (!c.enabled) return undefined;
     const login =
       c.cookie === undefined && c.loginUrl !== undefined && c.username !== undefined && c.password !== undefined

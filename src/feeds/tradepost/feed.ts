@@ -14,8 +14,8 @@ export const tradepostFeed: FeedDefinition = {
   lockId: 2,
   tables: [eventsTable],
   plan(config) {
-    const t = config.tradepost;
-    const secret = config.webhookSecret;
+    const t = config.feeds.tradepost;
+    const secret = t.webhookSecret;
     if (!t.enabled && secret === undefined) return undefined;
     return {
       replicas: t.enabled ? t.replicas : 'all',

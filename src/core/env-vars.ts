@@ -1,0 +1,33 @@
+import { z } from 'zod';
+
+/**
+ * The kinds of environment variable the core (src/config.ts) and the feeds (src/feeds/<feed>/config.ts)
+ * declare: shared, so a boolean, a URL or a list reads the same, with the same message, whoever owns it.
+ */
+
+/** A word (`true`, `false`, `1`, `0` …), never JavaScript truthiness: `false` is not a non-empty string. */
+export const bool = z.stringbool();
+export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+export const wsUrl = z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' });
+export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+/** A feed's `<FEED>_REPLICAS`: `one` replica runs it (the advisory lock's holder) or `all` do. */
+export const replicas = z.enum(['one', 'all']);
+export type ReplicaMode = z.output<typeof replicas>;
+/** Unset and empty are the same: `.env.example` shows unset variables as `# NAME=`, a user may uncomment one. */
+export const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+/** Comma-separated, blanks dropped; at least one entry. */
+export const list = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .refine((xs) => xs.length > 0, 'must name at least one entry');
+
+/** The password in a URL (decoded), for the redactor: a credential written into a URL is a secret too. */
+export function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const p = new URL(url).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
