@@ -25,6 +25,18 @@ interface Connection {
   closed: boolean;
   /** Channels this connection has LISTENed to (see #forward). */
   readonly listens: Set<string>;
+  /** The daemon's own (its startup names an application_name starting with `tributary`): its statements are not timed. */
+  own: boolean;
+}
+
+/**
+ * Told when PGlite starts and ends running another connection's messages (psql, a dashboard): a
+ * statement that runs blocks this process's event loop, so what ends one that runs too long lives
+ * outside it (embedded.ts). `started` resolves once the watcher has been told.
+ */
+export interface ForeignStatementWatch {
+  started(): Promise<void>;
+  ended(): void;
 }
 
 /**
@@ -49,9 +61,12 @@ export class WireServer {
   #owner: Connection | undefined;
   #pumping = false;
 
-  constructor(db: PGlite, maxConnections: number) {
+  readonly #watch: ForeignStatementWatch | undefined;
+
+  constructor(db: PGlite, maxConnections: number, watch?: ForeignStatementWatch) {
     this.#db = db;
     this.#maxConnections = maxConnections;
+    this.#watch = watch;
     this.#server = createServer((socket) => this.#accept(socket));
   }
 
@@ -77,7 +92,7 @@ export class WireServer {
       socket.end(errorResponse('53300', 'too many connections to the embedded database'));
       return;
     }
-    const c: Connection = { socket, chunks: [], bytes: 0, messages: [], started: false, closed: false, listens: new Set() };
+    const c: Connection = { socket, chunks: [], bytes: 0, messages: [], started: false, closed: false, listens: new Set(), own: false };
     this.#connections.add(c);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#receive(c, chunk));
@@ -122,6 +137,7 @@ export class WireServer {
         return;
       } else {
         c.started = true;
+        c.own = startupParameter(message, 'application_name')?.startsWith('tributary') ?? false;
         c.messages.push(message);
       }
     }
@@ -168,16 +184,22 @@ export class WireServer {
   /** Run `message` and send the replies to `c`. Returns the status of the last ReadyForQuery of the replies, if any. */
   async #run(c: Connection, message: Buffer): Promise<string | undefined> {
     const replies = new ReplyScanner((notification) => this.#forward(c, notification));
+    const watch = c.own ? undefined : this.#watch;
     try {
-      await this.#db.runExclusive(() =>
-        this.#db.execProtocolRawStream(message, {
-          onRawData: (data) => {
-            replies.scan(data);
-            // A copy: `data` is a view of PGlite's buffer, which the next reply reuses.
-            if (!c.socket.destroyed) c.socket.write(Buffer.from(data));
-          },
-        }),
-      );
+      await this.#db.runExclusive(async () => {
+        await watch?.started();
+        try {
+          await this.#db.execProtocolRawStream(message, {
+            onRawData: (data) => {
+              replies.scan(data);
+              // A copy: `data` is a view of PGlite's buffer, which the next reply reuses.
+              if (!c.socket.destroyed) c.socket.write(Buffer.from(data));
+            },
+          });
+        } finally {
+          watch?.ended();
+        }
+      });
     } catch {
       c.socket.destroy();
     }
@@ -271,6 +293,13 @@ class ReplyScanner {
       this.#notification = type === NOTIFICATION_RESPONSE && this.#body > 0 ? [Buffer.from([type, a, b, c, d])] : undefined;
     }
   }
+}
+
+/** A parameter of a startup message: int32 length, int32 protocol version, then name\0value\0 pairs, then \0. */
+function startupParameter(message: Buffer, name: string): string | undefined {
+  const fields = message.toString('utf8', 8, message.length).split('\0');
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 /** A NotificationResponse's channel: after the type, the length and the sender's pid (int32). */

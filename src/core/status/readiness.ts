@@ -9,8 +9,14 @@ import type { SourceStatus } from './source-status.js';
 
 /** Probe the database at most this often (ms): readiness checks must not load it. */
 const PROBE_INTERVAL_MS = 1_000;
-/** Longest a readiness answer waits for the database's (ms); a probe unanswered this long counts as down. */
+/** A probe unanswered this long (ms) counts as down. */
 const PROBE_WAIT_MS = 500;
+/**
+ * Longest a readiness answer waits for a probe in flight (ms): a database that answers does so in a
+ * few ms; one that hangs (a client's long statement on the embedded database, a network cut) must
+ * not hold /readyz or the status page: they answer with the state known.
+ */
+const PROBE_ANSWER_WAIT_MS = 100;
 
 export interface ReadinessDeps {
   readonly db: () => Kysely<CoreDatabase> | undefined;
@@ -66,11 +72,12 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<{ ready: boo
   return async () => {
     if (!inFlight && Date.now() - lastProbe.at > PROBE_INTERVAL_MS) probe();
     // A database that answers does so at once; one that hangs must not hold /readyz (or the status
-    // page) up: after PROBE_WAIT_MS the answer is the state known, and a probe unanswered for that
-    // long means the database is not answering.
-    if (inFlight) {
+    // page) up: at most PROBE_ANSWER_WAIT_MS into a probe the answer is the state known, and a probe
+    // unanswered for PROBE_WAIT_MS means the database is not answering.
+    const wait = inFlight ? inFlight.since + PROBE_ANSWER_WAIT_MS - Date.now() : 0;
+    if (inFlight && wait > 0) {
       const waited = new AbortController();
-      await Promise.race([inFlight.done, delay(PROBE_WAIT_MS, waited.signal)]);
+      await Promise.race([inFlight.done, delay(wait, waited.signal)]);
       waited.abort();
     }
     if (inFlight && Date.now() - inFlight.since >= PROBE_WAIT_MS && lastProbe.ok) {
