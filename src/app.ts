@@ -16,12 +16,11 @@ import { FeedRunner } from './core/replicas/feed-runner.js';
 import { startProgressLog } from './core/status/progress-log.js';
 import { GapTracker } from './core/status/gap-tracker.js';
 import { openGaps } from './core/status/gaps-store.js';
-import { RateHistory } from './core/status/rate-history.js';
 import { createReadiness } from './core/status/readiness.js';
 import { SourceStatus } from './core/status/source-status.js';
 import { StatusReporter } from './core/status/status-reporter.js';
 import { touchStatusRow } from './core/status/ingest-status-store.js';
-import { feedSnapshot } from './core/status/status-snapshot.js';
+import { databaseHost, startStatusSnapshots } from './core/status/status-snapshot.js';
 import type { BatchWriter } from './core/writer/batch-writer.js';
 import { spooledWriters } from './core/writer/spool.js';
 import { WriterPool } from './core/writer/writer-pool.js';
@@ -38,9 +37,6 @@ const REFUSING_RETRY_MAX_MS = 10_000;
 const DATABASE_PROBE_MS = 5_000;
 /** Longest wait (ms) between two attempts to apply migrations while the database is unreachable. */
 const MIGRATE_RETRY_MAX_MS = 10_000;
-/** The status page's chart: events/s per bucket of this (ms), over this window (ms). */
-const CHART_BUCKET_MS = 10_000;
-const CHART_WINDOW_MS = 15 * 60_000;
 
 export interface App {
   /** Resolves once every enabled feed runs; resolves early (without error) when stop() is called meanwhile. */
@@ -116,6 +112,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       dropping: () => writers.dropping,
       refusal: () => writers.refusal,
       spool: () => ({ bytes: writers.spoolBytes, oldestSeconds: writers.spoolOldestSeconds }),
+      oldestWaitingSeconds: () => writers.oldestWaitingSeconds,
       statuses: () => statuses.values(),
       metrics,
     });
@@ -130,25 +127,17 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const collector = new ExternalMemoryCollector();
     collector.start();
     lifecycle.defer('external memory collector', () => collector.stop());
-    const history = new RateHistory({ bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS });
-    const sampleRates = () => history.sample([...statuses.values()].map((s) => ({ source: s.source, count: s.eventsWritten })));
-    sampleRates();
-    const sampler = setInterval(sampleRates, CHART_BUCKET_MS);
-    sampler.unref();
-    lifecycle.defer('rate history', () => clearInterval(sampler));
-    addStatusPage(server, async () => {
-      const now = Date.now();
-      return {
-        instance: config.instanceId,
-        generatedAt: new Date(now).toISOString(),
-        readiness: (await readiness()).body,
-        buffer: { events: writers.budget.held, maxEvents: config.bufferMaxEvents, bytes: writers.budget.heldBytes, maxBytes: config.bufferMaxBytes },
-        spoolBytes: writers.spoolBytes,
-        chart: { bucketMs: CHART_BUCKET_MS, windowMs: CHART_WINDOW_MS },
-        feeds: [...statuses.values()].map((s) => feedSnapshot(s, history, now)),
-        openGaps: migrated ? await openGaps(db.db).catch(() => undefined) : undefined,
-      };
+    const status = startStatusSnapshots({
+      instance: config.instanceId,
+      database: { host: databaseHost(db.url), embedded: db.embedded },
+      readiness,
+      statuses: () => statuses.values(),
+      buffer: () => ({ events: writers.budget.held, maxEvents: config.bufferMaxEvents, bytes: writers.budget.heldBytes, maxBytes: config.bufferMaxBytes }),
+      spool: () => ({ bytes: writers.spoolBytes, maxBytes: config.spoolMaxBytes }),
+      openGaps: () => (migrated ? openGaps(db.db) : undefined),
     });
+    lifecycle.defer('status page', () => status.stop());
+    addStatusPage(server, () => status.snapshot());
     // ingest_gaps: registered before the feeds, so it is disposed after they stop (their last
     // interruption is then known) and before the database closes.
     const gapTrackers = [...statuses.values()].map((status) => {
