@@ -12,7 +12,7 @@ import { WireServer, type ForeignStatementWatch } from './embedded-wire-server.j
 /**
  * The embedded database's process: PGlite (Postgres compiled to WebAssembly) with its files in
  * `DATA_DIR/pglite`, served on 127.0.0.1 with the Postgres wire protocol. The daemon starts it
- * (embedded.ts) as `node <this file> init|serve <dataDir> <port>` and talks to it over IPC (ready,
+ * (embedded.ts) as `node <this file> init|serve <dataDir> <port> [<query timeout, ms>]` and talks to it over IPC (ready,
  * logs, close). `node <this file> template` makes the template of new databases (embedded-template.ts).
  */
 
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   // below that of PGlite inside the daemon.) Set here, before the module is compiled: a flag that a
   // later V8 does not know is then ignored, where on the command line it would stop Node from starting.
   setFlagsFromString('--wasm-num-compilation-tasks=1');
-  const [mode, dataDir, port] = process.argv.slice(2) as [string, string, string];
+  const [mode, dataDir, port, queryTimeoutMs] = process.argv.slice(2) as [string, string, string, string | undefined];
   const send = (m: EmbeddedMessage) => {
     if (process.connected) process.send?.(m);
   };
@@ -151,6 +151,7 @@ async function main(): Promise<void> {
           else process.send({ type: 'foreign', running: true } satisfies EmbeddedMessage, undefined, {}, () => resolve());
         }),
       ended: () => send({ type: 'foreign', running: false }),
+      holdTimeoutMs: Number(queryTimeoutMs ?? 5000),
     };
     server = await serveEmbedded({ dataDir, port: Number(port), log: (level, msg, fields) => send({ type: 'log', level, msg, fields }), watch });
   } catch (err) {

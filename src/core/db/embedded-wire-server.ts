@@ -27,6 +27,8 @@ interface Connection {
   readonly listens: Set<string>;
   /** The daemon's own (its startup names an application_name starting with `tributary`): its statements are not timed. */
   own: boolean;
+  /** Since when it holds the database waiting for its next message (ms since epoch); undefined while not. */
+  heldSince: number | undefined;
 }
 
 /**
@@ -37,6 +39,11 @@ interface Connection {
 export interface ForeignStatementWatch {
   started(): Promise<void>;
   ended(): void;
+  /**
+   * Longest another connection may hold the database between its messages (ms): inside its
+   * transaction or an unfinished extended-protocol sequence, every other connection waits on it.
+   */
+  readonly holdTimeoutMs: number;
 }
 
 /**
@@ -60,6 +67,8 @@ export class WireServer {
   /** The connection PGlite is busy with or held for (see above). */
   #owner: Connection | undefined;
   #pumping = false;
+  /** Ends the hold of another connection that keeps the database between messages for too long (see ForeignStatementWatch). */
+  #holdTimer: NodeJS.Timeout | undefined;
 
   readonly #watch: ForeignStatementWatch | undefined;
 
@@ -81,6 +90,7 @@ export class WireServer {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#holdTimer);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const c of this.#connections) c.socket.destroy();
     await closed;
@@ -92,7 +102,7 @@ export class WireServer {
       socket.end(errorResponse('53300', 'too many connections to the embedded database'));
       return;
     }
-    const c: Connection = { socket, chunks: [], bytes: 0, messages: [], started: false, closed: false, listens: new Set(), own: false };
+    const c: Connection = { socket, chunks: [], bytes: 0, messages: [], started: false, closed: false, listens: new Set(), own: false, heldSince: undefined };
     this.#connections.add(c);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#receive(c, chunk));
@@ -144,6 +154,14 @@ export class WireServer {
     this.#pump();
   }
 
+  #endHold(c: Connection): void {
+    if (this.#owner !== c || c.messages.length > 0 || c.closed) return;
+    const ms = this.#watch?.holdTimeoutMs;
+    c.socket.end(errorResponse('25P03', `terminating connection: idle in a transaction for ${ms} ms (EMBEDDED_QUERY_TIMEOUT_MS), holding the embedded database`), () =>
+      c.socket.destroy(),
+    );
+  }
+
   #drop(c: Connection): void {
     c.closed = true;
     c.messages = [];
@@ -152,6 +170,7 @@ export class WireServer {
 
   /** Hand waiting messages to PGlite, one connection at a time, while there is any it may run. */
   #pump(): void {
+    clearTimeout(this.#holdTimer);
     if (this.#pumping) return;
     this.#pumping = true;
     void (async () => {
@@ -165,7 +184,14 @@ export class WireServer {
             this.#owner = undefined;
             continue;
           }
-          if (c.messages.length === 0) return; // held, waiting for its next message
+          if (c.messages.length === 0) {
+            // Held, waiting for its next message: as Postgres's idle_in_transaction_session_timeout,
+            // another connection idle inside its transaction is closed (and its transaction rolled back).
+            c.heldSince ??= Date.now();
+            if (!c.own && this.#watch) this.#holdTimer = setTimeout(() => this.#endHold(c), c.heldSince + this.#watch.holdTimeoutMs - Date.now());
+            return;
+          }
+          c.heldSince = undefined;
           this.#owner = c;
           this.#connections.delete(c);
           this.#connections.add(c);

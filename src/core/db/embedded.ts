@@ -59,9 +59,9 @@ function childEntry(): { file: string; execArgv: string[] } {
   return { file, execArgv: ts ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [] };
 }
 
-function runChild(mode: 'init' | 'serve', dataDir: string, port: number): ChildProcess {
+function runChild(mode: 'init' | 'serve', dataDir: string, port: number, queryTimeoutMs = 5000): ChildProcess {
   const entry = childEntry();
-  return fork(entry.file, [mode, dataDir, String(port)], {
+  return fork(entry.file, [mode, dataDir, String(port), String(queryTimeoutMs)], {
     execArgv: [...entry.execArgv, ...EMBEDDED_NODE_FLAGS],
     env: { ...EMBEDDED_MALLOC_ENV, ...process.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -76,8 +76,8 @@ const exitOf = (child: ChildProcess) =>
   });
 
 /** Start the database process and wait until it serves; rejects when it fails or exits first. */
-async function serve(dataDir: string, port: number, logger: Logger): Promise<{ child: ChildProcess; port: number }> {
-  const child = runChild('serve', dataDir, port);
+async function serve(dataDir: string, port: number, logger: Logger, queryTimeoutMs: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = runChild('serve', dataDir, port, queryTimeoutMs);
   child.on('message', (m: EmbeddedMessage) => {
     if (m.type === 'log') logger[m.level](m.fields ?? {}, m.msg);
   });
@@ -143,7 +143,7 @@ export async function startEmbeddedPostgres(opts: {
       if (code !== 0) throw new Error(`embedded database: creating it in ${dir} failed (exit ${code})`);
     }
   }
-  const first = await serve(opts.dataDir, opts.port, opts.logger);
+  const first = await serve(opts.dataDir, opts.port, opts.logger, queryTimeoutMs);
   const port = first.port;
   let child = first.child;
   watch(child);
@@ -164,7 +164,7 @@ export async function startEmbeddedPostgres(opts: {
           await new Promise((r) => setTimeout(r, wait));
           if (closing) return;
           try {
-            ({ child } = await serve(opts.dataDir, port, opts.logger));
+            ({ child } = await serve(opts.dataDir, port, opts.logger, queryTimeoutMs));
             watch(child);
             opts.logger.info({ port, pid: child.pid }, 'embedded database restarted');
             supervise(child);

@@ -16,7 +16,7 @@ const PROBE_WAIT_MS = 500;
  * few ms; one that hangs (a client's long statement on the embedded database, a network cut) must
  * not hold /readyz or the status page: they answer with the state known.
  */
-const PROBE_ANSWER_WAIT_MS = 100;
+const PROBE_ANSWER_WAIT_MS = 50;
 
 export interface ReadinessDeps {
   readonly db: () => Kysely<CoreDatabase> | undefined;

@@ -12,7 +12,7 @@ const CHART_WINDOW_MS = 15 * 60_000;
  * Longest a snapshot waits for the open gaps it asked the database for (ms): a database that answers
  * does so in a few ms; during a hang the page shows the gaps last read and answers at once.
  */
-const GAPS_WAIT_MS = 100;
+const GAPS_WAIT_MS = 50;
 
 /** One feed as the status page shows it. Times are ISO strings; null before the first. */
 export interface FeedSnapshot {
