@@ -141,7 +141,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
   ];
   const gaps =
     s.openGaps === undefined
-      ? '<p class="gaps">open gaps: unknown (database not ready)</p>'
+      ? `<p class="gaps">open gaps: unknown (${r.migrations === 'pending' ? 'migrations pending' : 'the database did not answer'})</p>`
       : s.openGaps.length === 0
         ? '<p class="gaps">open gaps: none</p>'
         : `<div class="gaps error"><strong>open gaps</strong> (events sent meanwhile may be missing)<ul>${s.openGaps
