@@ -86,6 +86,7 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
       dropping: () => writers.dropping,
       refusal: () => writers.refusal,
       spool: () => ({ bytes: writers.spoolBytes, oldestSeconds: writers.spoolOldestSeconds }),
+      oldestWaitingSeconds: () => writers.oldestWaitingSeconds,
       statuses: () => statuses.values(),
       metrics,
     });
@@ -100,8 +101,8 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const collector = new ExternalMemoryCollector();
     collector.start();
     lifecycle.defer('external memory collector', () => collector.stop());
-    const statusPage = { ...config, readiness, writers, statuses: () => statuses.values(), db: db.db, migrated: () => migrated };
-    lifecycle.defer('rate history', serveStatusPage(server, statusPage));
+    const statusPage = { ...config, readiness, writers, statuses: () => statuses.values(), db: db.db, dbUrl: db.url, embedded: db.embedded, migrated: () => migrated };
+    lifecycle.defer('status page', serveStatusPage(server, statusPage));
     // ingest_gaps: registered before the feeds, so it is disposed after they stop (their last
     // interruption is then known) and before the database closes.
     const gapTrackers = [...statuses.values()].map((status) => {

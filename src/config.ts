@@ -21,6 +21,7 @@ const coreEnv = {
   DATABASE_PASSWORD_FILE: optional(z.string()),
   DATA_DIR: z.string().min(1).default('./data'),
   EMBEDDED_PG_PORT: int(1, 65535).default(54320),
+  EMBEDDED_QUERY_TIMEOUT_MS: int(100).default(5000),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -75,6 +76,11 @@ export interface Config {
   readonly databaseTimeoutMs: number;
   readonly dataDir: string;
   readonly embeddedPgPort: number;
+  /**
+   * EMBEDDED_QUERY_TIMEOUT_MS: the longest a statement of a connection that is not the daemon's own (psql,
+   * a dashboard) runs on the embedded database (ms); PGlite is one session, so it holds ingestion meanwhile.
+   */
+  readonly embeddedQueryTimeoutMs: number;
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: Env['LOG_LEVEL'];
   /** LOG_FORMAT: `pretty` (readable lines) by default when stdout is a terminal, else `json` (one object a line). */
@@ -135,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     dataDir: e.DATA_DIR,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
+    embeddedQueryTimeoutMs: e.EMBEDDED_QUERY_TIMEOUT_MS,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),

@@ -66,6 +66,120 @@ describe('embedded database (no DATABASE_URL)', () => {
   }, 90_000);
 });
 
+describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TIMEOUT_MS)', () => {
+  let dataDir: string;
+  let server: FakeBptfServer;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    server = new FakeBptfServer();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('is ended at the timeout; /readyz answers meanwhile and ingestion resumes', async () => {
+    const timeoutMs = 2000;
+    const port = await freePort();
+    const app = await startTestApp({
+      DATABASE_URL: undefined,
+      DATA_DIR: dataDir,
+      EMBEDDED_PG_PORT: String(port),
+      EMBEDDED_QUERY_TIMEOUT_MS: String(timeoutMs),
+      BPTF_ENABLED: 'true',
+      BPTF_URL: server.url,
+    });
+    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, application_name: 'psql' });
+    client.on('error', () => undefined); // its connection is closed with the statement
+    try {
+      await server.waitForConnections(1);
+      server.sendEvents(Array.from({ length: 20 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_500_000 })));
+      await waitFor(async () => Number((await app.database!.pool.query('SELECT count(*) AS n FROM bptf_listings')).rows[0].n) === 20, '20 listings before');
+      await client.connect();
+      const started = Date.now();
+      const sleeping = client.query('SELECT pg_sleep(30)').then(
+        () => ({ ok: true, ms: Date.now() - started }),
+        () => ({ ok: false, ms: Date.now() - started }),
+      );
+      // Events that arrive while the statement holds the database are written once it is gone.
+      await new Promise((r) => setTimeout(r, 300));
+      server.sendEvents(Array.from({ length: 20 }, (_, i) => makeListingUpdate(20 + i, { timeSec: 1_765_500_000 })));
+      // The HTTP endpoints answer from memory: /readyz, and the status page and its JSON.
+      const answers: Record<string, number[]> = { '/readyz': [], '/': [], '/status.json': [] };
+      while (Date.now() - started < timeoutMs - 300) {
+        for (const [path, times] of Object.entries(answers)) {
+          const t = Date.now();
+          const r = await fetch(`http://127.0.0.1:${app.httpPort}${path}`);
+          await r.text();
+          times.push(Date.now() - t);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const [path, times] of Object.entries(answers)) {
+        expect(times.length, JSON.stringify(answers)).toBeGreaterThanOrEqual(2);
+        expect(Math.max(...times), `${path} answer times (ms): ${times.join(', ')}`).toBeLessThan(200);
+      }
+      const ended = await sleeping;
+      expect(ended.ok).toBe(false);
+      // Ended at the timeout, not after 30 s (slack: the watchdog's timer and the process's end, on busy cores).
+      expect(ended.ms).toBeGreaterThanOrEqual(timeoutMs);
+      expect(ended.ms).toBeLessThan(timeoutMs + 3000);
+      await waitFor(
+        async () => Number((await app.database!.pool.query('SELECT count(*) AS n FROM bptf_listings')).rows[0].n) === 40,
+        '40 listings: the events sent during the statement are written',
+        30_000,
+      );
+      expect(app.logs.some((l) => l.includes('ran past EMBEDDED_QUERY_TIMEOUT_MS'))).toBe(true);
+    } finally {
+      await client.end().catch(() => undefined);
+      await app.stop();
+    }
+  }, 90_000);
+
+  it('closes another connection idle in its transaction past the timeout, and rolls that transaction back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    copyTemplate(join(dir, 'pglite'));
+    const served = await serveEmbedded({ dataDir: dir, port: 0, watch: { started: async () => undefined, ended: () => undefined, holdTimeoutMs: 500 } });
+    const url = `postgres://postgres@127.0.0.1:${served.port}/postgres`;
+    const idle = new pg.Client({ connectionString: url, application_name: 'psql' });
+    const own = new pg.Client({ connectionString: url, application_name: 'tributary' });
+    const idleError = new Promise<Error>((resolve) => idle.on('error', resolve));
+    try {
+      await idle.connect();
+      await own.connect();
+      await own.query('CREATE TABLE held (x int)');
+      await idle.query('BEGIN');
+      await idle.query('INSERT INTO held VALUES (1)');
+      // The daemon's statement waits for the idle transaction, then runs once it is closed.
+      const started = Date.now();
+      const rows = (await own.query('SELECT count(*)::int AS n FROM held')).rows;
+      expect(rows).toEqual([{ n: 0 }]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(((await idleError) as Error & { code?: string }).code).toBe('25P03');
+    } finally {
+      await idle.end().catch(() => undefined);
+      await own.end();
+      await served.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('leaves the daemon\'s own connections untimed', async () => {
+    const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), queryTimeoutMs: 500, logger: createLogger('silent') });
+    const c = new pg.Client({ connectionString: db.url, application_name: 'tributary-test' });
+    await c.connect();
+    try {
+      await c.query('SELECT pg_sleep(1.2)');
+    } finally {
+      await c.end();
+      await db.close();
+    }
+  }, 60_000);
+});
+
 describe('the embedded database process', () => {
   it('runs with the embedded settings, in a process of its own, started again when it dies', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));

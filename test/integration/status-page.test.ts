@@ -15,6 +15,7 @@ import { FakeCommerceServer } from '../../src/simulator/commerce-server.js';
 import { FakeTradePostServer } from '../../src/simulator/tradepost-server.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -118,4 +119,73 @@ describe.skipIf(!haveChromium)('status page in Chromium', () => {
     expect(metrics).toMatch(/^tributary_ready 1$/m);
     expect(metrics).toMatch(/^tributary_database_up 1$/m);
   });
+});
+
+describe.skipIf(!haveChromium)('status page in Chromium, during a database outage', () => {
+  let tdb: TestDatabase;
+  let proxy: TcpProxy;
+  let bptf: FakeBptfServer;
+  let app: TestApp;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    proxy = TcpProxy.forUrl(tdb.url);
+    await proxy.start();
+    bptf = new FakeBptfServer();
+    await bptf.start();
+    app = await startTestApp({ DATABASE_URL: proxy.rewrite(tdb.url), INSTANCE_ID: 'outage-page', BPTF_ENABLED: 'true', BPTF_URL: bptf.url, DATABASE_TIMEOUT_MS: '1500' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1100, height: 620 } });
+  });
+
+  afterAll(async () => {
+    proxy?.restore();
+    await browser?.close();
+    await app?.stop();
+    await bptf?.stop();
+    await proxy?.stop();
+    await tdb?.close();
+  });
+
+  it('says since when the database is down and where, what waits against its limits, and shows no feed green', async () => {
+    await page.goto(`http://127.0.0.1:${app.httpPort}/`);
+    const state = page.locator('section.feed[data-source="bptf"] .state');
+    await expect.poll(() => state.textContent(), { timeout: REFRESH_WAIT_MS }).toBe('connected');
+    expect(await state.getAttribute('class')).toBe('state ok');
+
+    proxy.cut();
+    bptf.sendEvents(Array.from({ length: 40 }, (_, i) => makeListingUpdate(i, { timeSec: Math.floor(Date.now() / 1000) })));
+    // Through the page's own refresh: the outage banner, the summary and the feed's card.
+    await expect.poll(() => page.locator('.outage').textContent(), { timeout: REFRESH_WAIT_MS * 2 }).toMatch(/database down since \d{4}-\d\d-\d\dT[\d:.]+Z/);
+    const outage = (await page.locator('.outage').textContent()) as string;
+    expect(outage).toContain(`at 127.0.0.1:${proxy.port}.`);
+    const summary = (await page.locator('.summary').textContent()) as string;
+    expect(summary).toMatch(/databasedown since .* · 127\.0\.0\.1:\d+/);
+    expect(summary).toMatch(/buffer40 of 100,000 events · [\d.]+ KiB of 64\.0 MiB/);
+    expect(summary).toMatch(/spool[\d.]+ [KMG]?i?B of [\d.]+ [KMG]iB/);
+    expect(summary).toMatch(/oldest waiting[\d.]+ (ms|s)/);
+    expect(await state.textContent()).toBe('connected · writes held');
+    expect(await state.getAttribute('class')).not.toContain('ok');
+    // Received and written are drawn apart: 40 received, none written.
+    const caption = (await page.locator('section.feed[data-source="bptf"] figcaption').textContent()) as string;
+    expect(caption).toMatch(/written 0 events\/s now · received [\d.]+ events\/s/);
+    expect(caption).not.toMatch(/received 0 events/);
+    expect(await page.locator('section.feed[data-source="bptf"] path.received').count()).toBe(1);
+
+    if (process.env.UPDATE_SCREENSHOTS) {
+      const file = join(dirname(fileURLToPath(import.meta.url)), '../../docs/status-page-outage.png');
+      mkdirSync(dirname(file), { recursive: true });
+      await page.screenshot({ path: file, fullPage: true });
+    }
+
+    proxy.restore();
+    await expect.poll(() => state.textContent(), { timeout: REFRESH_WAIT_MS * 4 }).toBe('connected');
+    expect(await state.getAttribute('class')).toBe('state ok');
+    expect(await page.locator('.outage').count()).toBe(0);
+  }, 120_000);
 });

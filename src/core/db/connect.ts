@@ -24,6 +24,8 @@ export async function connectDatabase(opts: {
   databasePasswordFile?: string | undefined;
   dataDir: string;
   embeddedPgPort: number;
+  /** EMBEDDED_QUERY_TIMEOUT_MS (ms), for an embedded database started here. */
+  embeddedQueryTimeoutMs?: number;
   logger: Logger;
   /** Bound on one statement (ms): a hung write fails and is retried instead of stalling the writer forever. */
   databaseTimeoutMs?: number;
@@ -35,7 +37,7 @@ export async function connectDatabase(opts: {
   let embedded: EmbeddedPostgres | undefined;
   let url = opts.databaseUrl;
   if (!url) {
-    embedded = await (opts.embedded ?? startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, logger: opts.logger }));
+    embedded = await (opts.embedded ?? startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, queryTimeoutMs: opts.embeddedQueryTimeoutMs, logger: opts.logger }));
     url = embedded.url;
   }
   const password = !embedded && opts.databasePasswordFile ? passwordFromFile(opts.databasePasswordFile) : undefined;

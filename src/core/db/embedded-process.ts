@@ -7,12 +7,12 @@ import { setFlagsFromString } from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import { Maintenance, type Log, type LogLevel } from './embedded-maintenance.js';
 import { saveTemplate, templateDir } from './embedded-template.js';
-import { WireServer } from './embedded-wire-server.js';
+import { WireServer, type ForeignStatementWatch } from './embedded-wire-server.js';
 
 /**
  * The embedded database's process: PGlite (Postgres compiled to WebAssembly) with its files in
  * `DATA_DIR/pglite`, served on 127.0.0.1 with the Postgres wire protocol. The daemon starts it
- * (embedded.ts) as `node <this file> init|serve <dataDir> <port>` and talks to it over IPC (ready,
+ * (embedded.ts) as `node <this file> init|serve <dataDir> <port> [<query timeout, ms>]` and talks to it over IPC (ready,
  * logs, close). `node <this file> template` makes the template of new databases (embedded-template.ts).
  */
 
@@ -52,7 +52,7 @@ export interface EmbeddedServer {
 export class EmbeddedPortInUseError extends Error {}
 
 /** Open (or create) the database in `dataDir/pglite` and serve it on 127.0.0.1:`port` (0: any free port). */
-export async function serveEmbedded(opts: { dataDir: string; port: number; log?: Log }): Promise<EmbeddedServer> {
+export async function serveEmbedded(opts: { dataDir: string; port: number; log?: Log; watch?: ForeignStatementWatch }): Promise<EmbeddedServer> {
   const dir = join(opts.dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
   const db = await PGlite.create({
@@ -60,7 +60,7 @@ export async function serveEmbedded(opts: { dataDir: string; port: number; log?:
     startParams: [...PGlite.defaultStartParams, ...Object.entries(EMBEDDED_SETTINGS).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
   });
   // PGlite runs one query at a time; several connections are allowed so `psql` can join the daemon.
-  const server = new WireServer(db, 16);
+  const server = new WireServer(db, 16, opts.watch);
   let port: number;
   try {
     port = await server.listen(opts.port, '127.0.0.1');
@@ -92,7 +92,9 @@ async function create(dataDir: string): Promise<void> {
 export type EmbeddedMessage =
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'failed'; readonly code: 'EMBEDDED_PG_PORT_IN_USE' | 'START_FAILED'; readonly message: string }
-  | { readonly type: 'log'; readonly level: LogLevel; readonly msg: string; readonly fields?: Record<string, unknown> };
+  | { readonly type: 'log'; readonly level: LogLevel; readonly msg: string; readonly fields?: Record<string, unknown> }
+  /** PGlite starts (true) or ends (false) running a statement of a connection that is not the daemon's. */
+  | { readonly type: 'foreign'; readonly running: boolean };
 
 async function main(): Promise<void> {
   // One thread, not one per core, compiles Postgres's hot WebAssembly functions with V8's optimizing
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
   // below that of PGlite inside the daemon.) Set here, before the module is compiled: a flag that a
   // later V8 does not know is then ignored, where on the command line it would stop Node from starting.
   setFlagsFromString('--wasm-num-compilation-tasks=1');
-  const [mode, dataDir, port] = process.argv.slice(2) as [string, string, string];
+  const [mode, dataDir, port, queryTimeoutMs] = process.argv.slice(2) as [string, string, string, string | undefined];
   const send = (m: EmbeddedMessage) => {
     if (process.connected) process.send?.(m);
   };
@@ -139,7 +141,19 @@ async function main(): Promise<void> {
     if (m.type === 'close') void close();
   });
   try {
-    server = await serveEmbedded({ dataDir, port: Number(port), log: (level, msg, fields) => send({ type: 'log', level, msg, fields }) });
+    // The daemon times another connection's statements (EMBEDDED_QUERY_TIMEOUT_MS): while one runs,
+    // this process's event loop is blocked, so the start is said before it, and once written to the
+    // channel (the callback), so that the daemon has heard it whatever happens next.
+    const watch: ForeignStatementWatch = {
+      started: () =>
+        new Promise<void>((resolve) => {
+          if (!process.connected || !process.send) resolve();
+          else process.send({ type: 'foreign', running: true } satisfies EmbeddedMessage, undefined, {}, () => resolve());
+        }),
+      ended: () => send({ type: 'foreign', running: false }),
+      holdTimeoutMs: Number(queryTimeoutMs ?? 5000),
+    };
+    server = await serveEmbedded({ dataDir, port: Number(port), log: (level, msg, fields) => send({ type: 'log', level, msg, fields }), watch });
   } catch (err) {
     const inUse = err instanceof EmbeddedPortInUseError;
     send({ type: 'failed', code: inUse ? 'EMBEDDED_PG_PORT_IN_USE' : 'START_FAILED', message: err instanceof Error ? err.message : String(err) });

@@ -25,6 +25,25 @@ interface Connection {
   closed: boolean;
   /** Channels this connection has LISTENed to (see #forward). */
   readonly listens: Set<string>;
+  /** The daemon's own (its startup names an application_name starting with `tributary`): its statements are not timed. */
+  own: boolean;
+  /** Since when it holds the database waiting for its next message (ms since epoch); undefined while not. */
+  heldSince: number | undefined;
+}
+
+/**
+ * Told when PGlite starts and ends running another connection's messages (psql, a dashboard): a
+ * statement that runs blocks this process's event loop, so what ends one that runs too long lives
+ * outside it (embedded.ts). `started` resolves once the watcher has been told.
+ */
+export interface ForeignStatementWatch {
+  started(): Promise<void>;
+  ended(): void;
+  /**
+   * Longest another connection may hold the database between its messages (ms): inside its
+   * transaction or an unfinished extended-protocol sequence, every other connection waits on it.
+   */
+  readonly holdTimeoutMs: number;
 }
 
 /**
@@ -48,10 +67,15 @@ export class WireServer {
   /** The connection PGlite is busy with or held for (see above). */
   #owner: Connection | undefined;
   #pumping = false;
+  /** Ends the hold of another connection that keeps the database between messages for too long (see ForeignStatementWatch). */
+  #holdTimer: NodeJS.Timeout | undefined;
 
-  constructor(db: PGlite, maxConnections: number) {
+  readonly #watch: ForeignStatementWatch | undefined;
+
+  constructor(db: PGlite, maxConnections: number, watch?: ForeignStatementWatch) {
     this.#db = db;
     this.#maxConnections = maxConnections;
+    this.#watch = watch;
     this.#server = createServer((socket) => this.#accept(socket));
   }
 
@@ -66,6 +90,7 @@ export class WireServer {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#holdTimer);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const c of this.#connections) c.socket.destroy();
     await closed;
@@ -77,7 +102,7 @@ export class WireServer {
       socket.end(errorResponse('53300', 'too many connections to the embedded database'));
       return;
     }
-    const c: Connection = { socket, chunks: [], bytes: 0, messages: [], started: false, closed: false, listens: new Set() };
+    const c: Connection = { socket, chunks: [], bytes: 0, messages: [], started: false, closed: false, listens: new Set(), own: false, heldSince: undefined };
     this.#connections.add(c);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#receive(c, chunk));
@@ -122,10 +147,19 @@ export class WireServer {
         return;
       } else {
         c.started = true;
+        c.own = startupParameter(message, 'application_name')?.startsWith('tributary') ?? false;
         c.messages.push(message);
       }
     }
     this.#pump();
+  }
+
+  #endHold(c: Connection): void {
+    if (this.#owner !== c || c.messages.length > 0 || c.closed) return;
+    const ms = this.#watch?.holdTimeoutMs;
+    c.socket.end(errorResponse('25P03', `terminating connection: idle in a transaction for ${ms} ms (EMBEDDED_QUERY_TIMEOUT_MS), holding the embedded database`), () =>
+      c.socket.destroy(),
+    );
   }
 
   #drop(c: Connection): void {
@@ -136,6 +170,7 @@ export class WireServer {
 
   /** Hand waiting messages to PGlite, one connection at a time, while there is any it may run. */
   #pump(): void {
+    clearTimeout(this.#holdTimer);
     if (this.#pumping) return;
     this.#pumping = true;
     void (async () => {
@@ -149,7 +184,14 @@ export class WireServer {
             this.#owner = undefined;
             continue;
           }
-          if (c.messages.length === 0) return; // held, waiting for its next message
+          if (c.messages.length === 0) {
+            // Held, waiting for its next message: as Postgres's idle_in_transaction_session_timeout,
+            // another connection idle inside its transaction is closed (and its transaction rolled back).
+            c.heldSince ??= Date.now();
+            if (!c.own && this.#watch) this.#holdTimer = setTimeout(() => this.#endHold(c), c.heldSince + this.#watch.holdTimeoutMs - Date.now());
+            return;
+          }
+          c.heldSince = undefined;
           this.#owner = c;
           this.#connections.delete(c);
           this.#connections.add(c);
@@ -168,16 +210,22 @@ export class WireServer {
   /** Run `message` and send the replies to `c`. Returns the status of the last ReadyForQuery of the replies, if any. */
   async #run(c: Connection, message: Buffer): Promise<string | undefined> {
     const replies = new ReplyScanner((notification) => this.#forward(c, notification));
+    const watch = c.own ? undefined : this.#watch;
     try {
-      await this.#db.runExclusive(() =>
-        this.#db.execProtocolRawStream(message, {
-          onRawData: (data) => {
-            replies.scan(data);
-            // A copy: `data` is a view of PGlite's buffer, which the next reply reuses.
-            if (!c.socket.destroyed) c.socket.write(Buffer.from(data));
-          },
-        }),
-      );
+      await this.#db.runExclusive(async () => {
+        await watch?.started();
+        try {
+          await this.#db.execProtocolRawStream(message, {
+            onRawData: (data) => {
+              replies.scan(data);
+              // A copy: `data` is a view of PGlite's buffer, which the next reply reuses.
+              if (!c.socket.destroyed) c.socket.write(Buffer.from(data));
+            },
+          });
+        } finally {
+          watch?.ended();
+        }
+      });
     } catch {
       c.socket.destroy();
     }
@@ -271,6 +319,13 @@ class ReplyScanner {
       this.#notification = type === NOTIFICATION_RESPONSE && this.#body > 0 ? [Buffer.from([type, a, b, c, d])] : undefined;
     }
   }
+}
+
+/** A parameter of a startup message: int32 length, int32 protocol version, then name\0value\0 pairs, then \0. */
+function startupParameter(message: Buffer, name: string): string | undefined {
+  const fields = message.toString('utf8', 8, message.length).split('\0');
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 /** A NotificationResponse's channel: after the type, the length and the sender's pid (int32). */

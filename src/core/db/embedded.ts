@@ -59,9 +59,9 @@ function childEntry(): { file: string; execArgv: string[] } {
   return { file, execArgv: ts ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [] };
 }
 
-function runChild(mode: 'init' | 'serve', dataDir: string, port: number): ChildProcess {
+function runChild(mode: 'init' | 'serve', dataDir: string, port: number, queryTimeoutMs = 5000): ChildProcess {
   const entry = childEntry();
-  return fork(entry.file, [mode, dataDir, String(port)], {
+  return fork(entry.file, [mode, dataDir, String(port), String(queryTimeoutMs)], {
     execArgv: [...entry.execArgv, ...EMBEDDED_NODE_FLAGS],
     env: { ...EMBEDDED_MALLOC_ENV, ...process.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -76,8 +76,8 @@ const exitOf = (child: ChildProcess) =>
   });
 
 /** Start the database process and wait until it serves; rejects when it fails or exits first. */
-async function serve(dataDir: string, port: number, logger: Logger): Promise<{ child: ChildProcess; port: number }> {
-  const child = runChild('serve', dataDir, port);
+async function serve(dataDir: string, port: number, logger: Logger, queryTimeoutMs: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = runChild('serve', dataDir, port, queryTimeoutMs);
   child.on('message', (m: EmbeddedMessage) => {
     if (m.type === 'log') logger[m.level](m.fields ?? {}, m.msg);
   });
@@ -91,8 +91,41 @@ async function serve(dataDir: string, port: number, logger: Logger): Promise<{ c
   return { child, port: served };
 }
 
-export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port: number;
+  logger: Logger;
+  /** EMBEDDED_QUERY_TIMEOUT_MS: the longest a statement of a connection that is not the daemon's runs (ms); default 5000. */
+  queryTimeoutMs?: number;
+}): Promise<EmbeddedPostgres> {
   const started = Date.now();
+  const queryTimeoutMs = opts.queryTimeoutMs ?? 5000;
+  /** The process ended because a client's statement ran past the timeout: restarted at once, no error logged. */
+  let timedOut: ChildProcess | undefined;
+  // PGlite is one session running one statement at a time, inside the process's event loop: a
+  // client's long statement (psql's pg_sleep(30), a dashboard's scan) holds every write meanwhile,
+  // and neither Postgres's statement_timeout (its timer never fires while WebAssembly runs) nor a
+  // cancel request can end it. Ending the process can: the daemon's own statements are never inside
+  // a transaction while another connection's runs (the wire server keeps them apart), so nothing is
+  // lost; its writes fail, are retried, and the database is started again from its files.
+  const watch = (c: ChildProcess) => {
+    let timer: NodeJS.Timeout | undefined;
+    c.on('message', (m: EmbeddedMessage) => {
+      if (m.type !== 'foreign') return;
+      clearTimeout(timer);
+      timer = !m.running
+        ? undefined
+        : setTimeout(() => {
+            opts.logger.warn(
+              { timeoutMs: queryTimeoutMs, pid: c.pid },
+              "a client's statement on the embedded database ran past EMBEDDED_QUERY_TIMEOUT_MS; restarting the database to end it (that client's connection closes)",
+            );
+            timedOut = c;
+            c.kill('SIGKILL');
+          }, queryTimeoutMs);
+    });
+    void exitOf(c).then(() => clearTimeout(timer));
+  };
   const dir = join(opts.dataDir, 'pglite');
   if (!existsSync(join(dir, 'PG_VERSION'))) {
     let copied = false;
@@ -110,9 +143,10 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
       if (code !== 0) throw new Error(`embedded database: creating it in ${dir} failed (exit ${code})`);
     }
   }
-  const first = await serve(opts.dataDir, opts.port, opts.logger);
+  const first = await serve(opts.dataDir, opts.port, opts.logger, queryTimeoutMs);
   const port = first.port;
   let child = first.child;
+  watch(child);
   opts.logger.info({ port, pid: child.pid, ms: Date.now() - started }, 'embedded database ready (PGlite)');
 
   let closing = false;
@@ -122,13 +156,16 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   const supervise = (c: ChildProcess) =>
     void exitOf(c).then((code) => {
       if (closing) return;
-      opts.logger.error({ code, pid: c.pid }, 'the embedded database process exited; restarting it');
+      const ended = c === timedOut;
+      if (!ended) opts.logger.error({ code, pid: c.pid }, 'the embedded database process exited; restarting it');
       restarting = (async () => {
         for (let attempt = 0; !closing; attempt++) {
-          await new Promise((r) => setTimeout(r, RESTART_DELAYS_MS[Math.min(attempt, RESTART_DELAYS_MS.length - 1)]));
+          const wait = ended && attempt === 0 ? 0 : RESTART_DELAYS_MS[Math.min(attempt, RESTART_DELAYS_MS.length - 1)];
+          await new Promise((r) => setTimeout(r, wait));
           if (closing) return;
           try {
-            ({ child } = await serve(opts.dataDir, port, opts.logger));
+            ({ child } = await serve(opts.dataDir, port, opts.logger, queryTimeoutMs));
+            watch(child);
             opts.logger.info({ port, pid: child.pid }, 'embedded database restarted');
             supervise(child);
             return;

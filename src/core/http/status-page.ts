@@ -24,7 +24,8 @@ function rate(perSecond: number): string {
 function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
 }
 
 function duration(ms: number): string {
@@ -46,31 +47,50 @@ function stateClass(state: string): string {
   return 'warn';
 }
 
-/** An area chart of events/s over the window, scaled to its own peak; the x axis is wall time. */
-export function rateChart(points: readonly RatePoint[], now: number, windowMs: number): string {
-  const peak = points.reduce((m, p) => Math.max(m, p.perSecond), 0);
-  const current = points.at(-1)?.perSecond ?? 0;
-  const label = `events written per second over the last ${Math.round(windowMs / 60_000)} min: now ${rate(current)}, peak ${rate(peak)}`;
-  const x = (at: number) => (Math.min(windowMs, Math.max(0, at - (now - windowMs))) / windowMs) * CHART_W;
-  const y = (v: number) => CHART_H - (peak > 0 ? (v / peak) * (CHART_H - 4) : 0);
-  let shape = '';
-  if (points.length > 0) {
-    // Each point is a step: the rate held over its bucket. A gap between buckets (a stop) drops to zero.
-    let d = '';
-    let prevAt = -Infinity;
-    for (const p of points) {
-      if (p.from > prevAt) d += `${d ? ` L${x(prevAt).toFixed(1)},${CHART_H}` : ''} M${x(p.from).toFixed(1)},${CHART_H}`;
-      d += ` L${x(p.from).toFixed(1)},${y(p.perSecond).toFixed(1)} L${x(p.at).toFixed(1)},${y(p.perSecond).toFixed(1)}`;
-      prevAt = p.at;
-    }
-    d = `${d.trim()} L${x(prevAt).toFixed(1)},${CHART_H} Z`;
-    shape = `<path class="area" d="${d}"/>`;
+/** A series as steps (the rate held over each bucket), dropping to the axis across a gap (a stop); open at the end. */
+function stepPath(points: readonly RatePoint[], x: (at: number) => number, y: (v: number) => number): string {
+  let d = '';
+  let prevAt = -Infinity;
+  for (const p of points) {
+    if (p.from > prevAt) d += `${d ? ` L${x(prevAt).toFixed(1)},${CHART_H}` : ''} M${x(p.from).toFixed(1)},${CHART_H}`;
+    d += ` L${x(p.from).toFixed(1)},${y(p.perSecond).toFixed(1)} L${x(p.at).toFixed(1)},${y(p.perSecond).toFixed(1)}`;
+    prevAt = p.at;
   }
+  return `${d.trim()} L${x(prevAt).toFixed(1)},${CHART_H}`;
+}
+
+/**
+ * Events per second over the window, scaled to the peak of both series; the x axis is wall time.
+ * Written is the filled area, received (when given) the line over it: apart, they show events
+ * arriving while their writes are held.
+ */
+export function rateChart(points: readonly RatePoint[], now: number, windowMs: number, received?: readonly RatePoint[]): string {
+  const peakOf = (ps: readonly RatePoint[]) => ps.reduce((m, p) => Math.max(m, p.perSecond), 0);
+  const peak = peakOf(points);
+  const current = points.at(-1)?.perSecond ?? 0;
+  const minutes = Math.round(windowMs / 60_000);
+  const scale = Math.max(peak, peakOf(received ?? []));
+  const receivedNow = received?.at(-1)?.perSecond ?? 0;
+  const label =
+    `events written per second over the last ${minutes} min: now ${rate(current)}, peak ${rate(peak)}` +
+    (received ? `; received: now ${rate(receivedNow)}, peak ${rate(peakOf(received))}` : '');
+  const x = (at: number) => (Math.min(windowMs, Math.max(0, at - (now - windowMs))) / windowMs) * CHART_W;
+  const y = (v: number) => CHART_H - (scale > 0 ? (v / scale) * (CHART_H - 4) : 0);
+  const area = points.length > 0 ? `<path class="area" d="${stepPath(points, x, y)} Z"/>` : '';
+  const line = received && received.length > 0 ? `<path class="received" d="${stepPath(received, x, y)}"/>` : '';
   return (
     `<figure class="chart"><svg role="img" aria-label="${esc(label)}" viewBox="0 0 ${CHART_W} ${CHART_H}" width="${CHART_W}" height="${CHART_H}" preserveAspectRatio="none">` +
-    `<line class="axis" x1="0" y1="${CHART_H - 0.5}" x2="${CHART_W}" y2="${CHART_H - 0.5}"/>${shape}</svg>` +
-    `<figcaption><span class="now">${rate(current)} events/s now</span> · peak ${rate(peak)}/s · last ${Math.round(windowMs / 60_000)} min</figcaption></figure>`
+    `<line class="axis" x1="0" y1="${CHART_H - 0.5}" x2="${CHART_W}" y2="${CHART_H - 0.5}"/>${area}${line}</svg>` +
+    `<figcaption><span class="key written"></span>written <span class="now">${rate(current)} events/s now</span>` +
+    (received ? ` · <span class="key received"></span>received <span class="recv">${rate(receivedNow)} events/s</span>` : '') +
+    ` · peak ${rate(peak)}/s · last ${minutes} min</figcaption></figure>`
   );
+}
+
+/** A feed that reads while its writes are held (database down or refusing) is not green: its events only wait. */
+function feedState(f: FeedSnapshot): string {
+  if (f.writesHeld && f.state === 'connected') return '<span class="state warn" title="connected upstream; the database takes no writes, events wait">connected · writes held</span>';
+  return `<span class="state ${stateClass(f.state)}">${esc(f.state)}</span>`;
 }
 
 function feedCard(f: FeedSnapshot, s: StatusSnapshot, now: number): string {
@@ -85,8 +105,8 @@ function feedCard(f: FeedSnapshot, s: StatusSnapshot, now: number): string {
   ];
   return (
     `<section class="feed" data-source="${esc(f.source)}"><header><h2>${esc(f.source)}</h2>` +
-    `<span class="state ${stateClass(f.state)}">${esc(f.state)}</span><span class="role">${esc(role)}</span></header>` +
-    rateChart(f.rate, now, s.chart.windowMs) +
+    `${feedState(f)}<span class="role">${esc(role)}</span></header>` +
+    rateChart(f.rate, now, s.chart.windowMs, f.received) +
     `<dl>${rows.map(([k, v]) => `<div><dt>${k}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` +
     (f.lastError ? `<p class="error"><strong>last error</strong> ${esc(f.lastError)}</p>` : '') +
     `</section>`
@@ -105,15 +125,23 @@ export function renderStatusPage(s: StatusSnapshot): string {
     r.database === 'refusing'
       ? `<p class="error"><strong>the database refuses writes</strong> ${esc(`SQLSTATE ${r.sqlstate ?? '?'}: ${r.reason ?? ''}`)}. Events are held (memory, then spool) and written when it accepts them again.</p>`
       : '';
+  const since = r.database_down_since ? ` since ${r.database_down_since} (${ago(r.database_down_since, now)})` : '';
+  const host = `${s.database.host}${s.database.embedded ? ' (embedded)' : ''}`;
+  const down =
+    r.database === 'down'
+      ? `<p class="error outage"><strong>database down${esc(since)}</strong> at ${esc(host)}. Events wait in memory, then in the spool, and are written when it answers again.</p>`
+      : '';
+  const waiting = s.buffer.events > 0 || s.spool.bytes > 0;
   const summary: Array<[string, string]> = [
-    ['database', r.database === 'refusing' ? `refusing writes (SQLSTATE ${r.sqlstate ?? '?'})` : r.database],
+    ['database', `${r.database === 'refusing' ? `refusing writes (SQLSTATE ${r.sqlstate ?? '?'})` : r.database}${since} · ${host}`],
     ['migrations', r.migrations],
     ['buffer', `${integer.format(s.buffer.events)} of ${integer.format(s.buffer.maxEvents)} events · ${bytes(s.buffer.bytes)} of ${bytes(s.buffer.maxBytes)}`],
-    ['spool', s.spoolBytes > 0 ? `${bytes(s.spoolBytes)} · oldest ${integer.format(r.spool_oldest_s)} s` : bytes(s.spoolBytes)],
+    ['spool', `${bytes(s.spool.bytes)} of ${bytes(s.spool.maxBytes)}${s.spool.bytes > 0 ? ` · oldest ${integer.format(r.spool_oldest_s)} s` : ''}`],
+    ['oldest waiting', waiting ? duration(r.oldest_waiting_s * 1000) : '–'],
   ];
   const gaps =
     s.openGaps === undefined
-      ? '<p class="gaps">open gaps: unknown (database not ready)</p>'
+      ? `<p class="gaps">open gaps: unknown (${r.migrations === 'pending' ? 'migrations pending' : 'the database did not answer'})</p>`
       : s.openGaps.length === 0
         ? '<p class="gaps">open gaps: none</p>'
         : `<div class="gaps error"><strong>open gaps</strong> (events sent meanwhile may be missing)<ul>${s.openGaps
@@ -134,13 +162,15 @@ dt{color:GrayText}dd{margin:0;font-variant-numeric:tabular-nums}
 .state{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600}
 .ok{background:#1a7f37;color:#fff}.warn{background:#bf8700;color:#fff}.bad{background:#cf222e;color:#fff}.idle{background:#6e7781;color:#fff}
 .chart{margin:10px 0 0}.chart svg{display:block;width:100%;height:56px}.area{fill:#2f81f766;stroke:#2f81f7;stroke-width:1}
+.received{fill:none;stroke:#bf8700;stroke-width:1.5;stroke-dasharray:4 2;vector-effect:non-scaling-stroke}
+.key{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px;vertical-align:-1px}.key.written{background:#2f81f7}.key.received{background:#bf8700}
 .axis{stroke:GrayText;stroke-width:1}figcaption{color:GrayText;font-size:12px}.now{color:CanvasText;font-weight:600}
 .error{color:#cf222e;overflow-wrap:anywhere;margin:8px 0 0}.gaps{margin:8px 0 0}.gaps ul{margin:4px 0 0;padding-left:20px}footer{color:GrayText;font-size:12px;margin-top:12px}
 </style></head>
 <body><main>
 <h1>tributary ${overall}</h1>
 <div class="summary">${summary.map(([k, v]) => `<div><dt>${k}</dt><dd>${esc(v)}</dd></div>`).join('')}</div>
-${refusing}${dropping}${gaps}<div class="feeds">${feeds}</div>
+${down}${refusing}${dropping}${gaps}<div class="feeds">${feeds}</div>
 <footer>instance ${esc(s.instance)} · ${esc(s.generatedAt)} · refreshes every ${STATUS_PAGE_REFRESH_MS / 1000} s · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a></footer>
 </main>
 <script>

@@ -1,4 +1,4 @@
-/** One point of the chart: events written per second over one bucket, from `from` to `at` (ms since epoch). */
+/** One point of the chart: events (written, or received) per second over one bucket, from `from` to `at` (ms since epoch). */
 export interface RatePoint {
   readonly from: number;
   readonly at: number;
@@ -6,8 +6,9 @@ export interface RatePoint {
 }
 
 /**
- * Events written per second by each source over the last `windowMs`, in buckets of `bucketMs`: what
- * the status page draws. It samples a cumulative counter (SourceStatus.eventsWritten) and keeps
+ * Events per second of each source over the last `windowMs`, in buckets of `bucketMs`: what the
+ * status page draws (one history for events written, one for received). It samples a cumulative
+ * counter (SourceStatus.eventsWritten, eventsReceived) and keeps
  * differences, so it costs a few numbers per bucket and nothing on the write path.
  */
 export class RateHistory {

@@ -185,6 +185,17 @@ export class BatchWriter<T> {
     return this.#pending.length + this.#inFlightRows;
   }
 
+  /**
+   * When the oldest event this writer holds in memory arrived (ms since epoch); undefined when it holds
+   * none. A batch being written counts from its first attempt, which is at most maxWaitMs after its
+   * oldest event arrived.
+   */
+  get oldestWaitingAt(): number | undefined {
+    let oldest = this.#arrivals[0] ?? Number.POSITIVE_INFINITY;
+    for (const { since } of this.#inFlight.values()) oldest = Math.min(oldest, since);
+    return Number.isFinite(oldest) ? oldest : undefined;
+  }
+
   /** True while at least one write has failed and not yet succeeded since. */
   get failing(): boolean {
     return this.#consecutiveFailures > 0;

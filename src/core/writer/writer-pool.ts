@@ -67,7 +67,7 @@ export class WriterPool {
   readonly budget: BufferBudget;
   readonly #spoolBudget: SpoolBudget;
   readonly #o: WriterPoolOptions;
-  readonly #writers: Array<Pick<BatchWriter<unknown>, 'name' | 'failing' | 'refusal' | 'waitingOutage' | 'retryNow'>> = [];
+  readonly #writers: Array<Pick<BatchWriter<unknown>, 'name' | 'failing' | 'refusal' | 'waitingOutage' | 'retryNow' | 'oldestWaitingAt'>> = [];
   #probeTimer: NodeJS.Timeout | undefined;
   #probing = false;
   #lastDrop: DropReport | undefined;
@@ -116,6 +116,14 @@ export class WriterPool {
   /** Age of the oldest event waiting in any spool (s); 0 when every spool is empty. */
   get spoolOldestSeconds(): number {
     let oldest = Number.POSITIVE_INFINITY;
+    for (const spool of this.#spools) oldest = Math.min(oldest, spool.oldestAt ?? Number.POSITIVE_INFINITY);
+    return Number.isFinite(oldest) ? Math.max(0, Math.round((Date.now() - oldest) / 1000)) : 0;
+  }
+
+  /** Age of the oldest event waiting to be written, in memory or in a spool (s); 0 when none waits. */
+  get oldestWaitingSeconds(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const w of this.#writers) oldest = Math.min(oldest, w.oldestWaitingAt ?? Number.POSITIVE_INFINITY);
     for (const spool of this.#spools) oldest = Math.min(oldest, spool.oldestAt ?? Number.POSITIVE_INFINITY);
     return Number.isFinite(oldest) ? Math.max(0, Math.round((Date.now() - oldest) / 1000)) : 0;
   }
