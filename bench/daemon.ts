@@ -143,12 +143,12 @@ export function startDaemon(o: DaemonOptions): Daemon {
   };
 }
 
-/** Counters from the daemon's /metrics (summed over labels). */
+/** Counters, and the buffer and spool gauges (events, bytes), from the daemon's /metrics (summed over labels). */
 export async function scrapeMetrics(port: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(tributary_(?:events_\w+_total|write_failures_total|batch_write_duration_seconds_(?:sum|count)))(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    const m = /^(tributary_(?:events_\w+_total|write_failures_total|batch_write_duration_seconds_(?:sum|count)|spool_bytes|buffer_events))(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
     if (m) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
   }
   return out;
