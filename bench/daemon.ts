@@ -4,13 +4,20 @@
  * TypeScript sources through tsx (`--daemon tsx`, as the tests spawn it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD_DIR = join(ROOT, 'node_modules', '.cache', 'tributary-bench', 'dist');
+/**
+ * This checkout's tag (8 hex digits of its path). Several checkouts (git worktrees) may share one
+ * node_modules and one Postgres: each builds into a directory of its own, and benchmarks in a
+ * database of its own, or one would run another's daemon, or drop the database another is using.
+ */
+export const CHECKOUT_TAG = createHash('sha1').update(ROOT).digest('hex').slice(0, 8);
+const BUILD_DIR = join(ROOT, 'node_modules', '.cache', 'tributary-bench', CHECKOUT_TAG, 'dist');
 const STAMP = join(BUILD_DIR, '.built');
 
 export type DaemonMode = 'compiled' | 'tsx';

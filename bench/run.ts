@@ -13,13 +13,13 @@
  * in under a minute. `--embedded` runs the embedded database (PGlite) against this Postgres instead,
  * see embedded.ts. Only loopback: the fake server listens on 127.0.0.1, and the database is
  * DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432), in a database of the bench's
- * own (`tributary_bench`, dropped and created again for every phase, dropped at the end).
+ * own (`tributary_bench_<checkout tag>`, dropped and created again for every phase, dropped at the end).
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildDaemon, ROOT, type DaemonMode } from './daemon.js';
+import { buildDaemon, CHECKOUT_TAG, ROOT, type DaemonMode } from './daemon.js';
 import type { DaemonRunResult } from './daemon-run.js';
 import { embeddedTable, runEmbeddedBench, type Target } from './embedded.js';
 import { DEFAULT_SERVER_URL, dropDatabase, openDb, recreateDatabase, serverInfo, type ServerInfo } from './db.js';
@@ -207,7 +207,7 @@ function parseSettings(): Settings {
     env,
     out: values.out ?? join(ROOT, 'bench', 'results', embedded ? 'embedded.json' : 'latest.json'),
     serverUrl,
-    dbName: 'tributary_bench',
+    dbName: `tributary_bench_${CHECKOUT_TAG}`,
     embedded,
     targets,
     rows: values.rows?.split(',').map((r) => int(r, 0, 'rows')) ?? (quick ? [10_000, 50_000] : [10_000, 100_000, 500_000]),
@@ -658,7 +658,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${table([['area', 'ms', '%'], ...profile.areas.slice(0, 10).map((a) => [a.name, fmt(a.ms), fmt(a.share * 100, 1)])])}\n\n`);
     process.stdout.write(`${table([['function', 'ms', '%'], ...profile.topFunctions.map((a) => [a.name, fmt(a.ms), fmt(a.share * 100, 1)])])}\n`);
   }
-  process.stdout.write(`\nlag: ${out.settings.lag_method}\nwritten ${s.out} (${out.duration_s} s)\n`);
+  if (s.phases.has('firehose') || s.phases.has('steady')) process.stdout.write(`\nlag: ${out.settings.lag_method}\n`);
+  process.stdout.write(`\nwritten ${s.out} (${out.duration_s} s)\n`);
 }
 
 /** `--embedded`: see embedded.ts. */
