@@ -37,7 +37,7 @@ import { freePort, scrapeMetrics, startDaemon, type Daemon, type DaemonMode } fr
 import { checkFinalState, checkpoint, openDb, recreateDatabase, serverInfo, type FinalStateCheck } from './db.js';
 import { descendants } from './embedded.js';
 import { settle } from './gc.js';
-import { cpuSeconds, sampleRss } from './rss.js';
+import { cpuSeconds, sampleRss, statusKb } from './rss.js';
 import type { Workload } from './workload.js';
 
 export interface OutageOptions {
@@ -88,6 +88,8 @@ export interface OutageResult {
   drain_database_cpu_us_per_event: number;
   /** The daemon's peak RSS over the outage run (kernel VmHWM, MB), and the largest spool and buffer sampled. */
   peak_rss_mb: number;
+  /** Embedded: the database process's peak RSS (VmHWM, MB), not in peak_rss_mb. */
+  database_peak_rss_mb?: number;
   peak_spool_bytes: number;
   peak_buffer_events: number;
   /** Spool bytes left at the last commit (0: the spool drained). */
@@ -370,6 +372,7 @@ async function outage(o: OutageOptions, fire: OutageResult['firehose']): Promise
     const daemonCpu = (cpuSeconds(r.daemon.pid) ?? 0) - cpu0.daemon;
     const dbCpu = await r.dbCpu.since(cpu0.db);
     rss.stop();
+    const dbHwmKb = r.dbPids.reduce((sum, pid) => sum + (statusKb(pid, 'VmHWM') ?? 0), 0);
     const drainS = (last.at - tRestore) / 1000;
     const c = new pg.Client({ connectionString: r.checkUrl, application_name: 'tributary-bench' });
     await c.connect();
@@ -398,6 +401,7 @@ async function outage(o: OutageOptions, fire: OutageResult['firehose']): Promise
       drain_daemon_cpu_us_per_event: Math.round((daemonCpu / n) * 1e6),
       drain_database_cpu_us_per_event: Math.round((dbCpu / n) * 1e6),
       peak_rss_mb: round(rss.hwmMb, 1),
+      database_peak_rss_mb: o.embedded ? round(dbHwmKb / 1024, 1) : undefined,
       peak_spool_bytes: r.poller.max('tributary_spool_bytes'),
       peak_buffer_events: r.poller.max('tributary_buffer_events'),
       spool_bytes_at_end: last.m.tributary_spool_bytes ?? 0,
