@@ -251,14 +251,23 @@ async function start(o: OutageOptions): Promise<Running> {
   const server = new FakeBptfServer({ maxBufferedBytes: 2048 * 1024 * 1024 });
   await server.start();
   const httpPort = await freePort();
-  const daemon = startDaemon({ mode: o.mode, databaseUrl, bptfUrl: server.url, httpPort, env, entry: o.entry });
-  const stopAll = async () => {
-    const code = await daemon.stop();
-    if (code !== 0) o.log(`warning: daemon exited with ${code}:\n${daemon.output().slice(-2000)}`);
+  const cleanUp = async () => {
     await server.stop();
     await proxy?.stop();
     await admin?.end().catch(() => undefined);
     await rm(dataDir, { recursive: true, force: true });
+  };
+  let daemon: Daemon;
+  try {
+    daemon = startDaemon({ mode: o.mode, databaseUrl, bptfUrl: server.url, httpPort, env, entry: o.entry });
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+  const stopAll = async () => {
+    const code = await daemon.stop();
+    if (code !== 0) o.log(`warning: daemon exited with ${code}:\n${daemon.output().slice(-2000)}`);
+    await cleanUp();
   };
   try {
     // The daemon connects upstream last, once its database is open and migrated.
