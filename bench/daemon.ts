@@ -4,13 +4,20 @@
  * TypeScript sources through tsx (`--daemon tsx`, as the tests spawn it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD_DIR = join(ROOT, 'node_modules', '.cache', 'tributary-bench', 'dist');
+/**
+ * This checkout's tag (8 hex digits of its path). Several checkouts (git worktrees) may share one
+ * node_modules and one Postgres: each builds into a directory of its own, and benchmarks in a
+ * database of its own, or one would run another's daemon, or drop the database another is using.
+ */
+export const CHECKOUT_TAG = createHash('sha1').update(ROOT).digest('hex').slice(0, 8);
+const BUILD_DIR = join(ROOT, 'node_modules', '.cache', 'tributary-bench', CHECKOUT_TAG, 'dist');
 const STAMP = join(BUILD_DIR, '.built');
 
 export type DaemonMode = 'compiled' | 'tsx';
@@ -143,12 +150,12 @@ export function startDaemon(o: DaemonOptions): Daemon {
   };
 }
 
-/** Counters from the daemon's /metrics (summed over labels). */
+/** Counters, and the buffer and spool gauges (events, bytes), from the daemon's /metrics (summed over labels). */
 export async function scrapeMetrics(port: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(tributary_(?:events_\w+_total|write_failures_total|batch_write_duration_seconds_(?:sum|count)))(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    const m = /^(tributary_(?:events_\w+_total|write_failures_total|batch_write_duration_seconds_(?:sum|count)|spool_bytes|buffer_events))(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
     if (m) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
     // BPTF_QUOTES: the delay from the listings' commit to their quotes' (a summary: its quantiles, in s).
     const q = /^tributary_quote_delay_seconds\{quantile="([0-9.]+)"\} ([0-9.e+-]+)$/.exec(line);

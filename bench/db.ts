@@ -7,6 +7,7 @@ import pg from 'pg';
 import { migrateToLatest } from '../src/core/db/migrate.js';
 import type { Database } from '../src/feeds/index.js';
 import { createLogger } from '../src/logger.js';
+import type { ExpectedRow } from './workload.js';
 
 export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -143,4 +144,55 @@ export async function serverInfo(b: BenchDb): Promise<ServerInfo> {
   const settings: Record<string, string> = {};
   for (const r of s.rows) settings[r.name] = r.value;
   return { version: v.rows[0]?.v ?? 'unknown', settings };
+}
+
+/** What differs between bptf_listings and the state the workload must end in (all 0: every row right). */
+export interface FinalStateCheck {
+  /** Listings expected (one row each). */
+  expected: number;
+  missing: number;
+  /** Rows of listings no event was sent for. */
+  unexpected: number;
+  /** event_id, deleted_at or payload_event_id not the newest event's. */
+  wrongEvent: number;
+  /** The right events, but payload differs (compared as jsonb) from the one that event carried. */
+  wrongPayload: number;
+  /** missing + unexpected + wrongEvent + wrongPayload. */
+  wrongRows: number;
+}
+
+/** Something `pg.Client` and `pg.Pool` both are: the check runs on either (the embedded database is reached by a client). */
+interface Queryable {
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/**
+ * Every row against its expected final state (workload `finalRows`), in chunks of 2 000 listings
+ * (a chunk's payload texts are about 5 MB of parameters).
+ */
+export async function checkFinalState(q: Queryable, finalRows: ReadonlyMap<string, ExpectedRow>): Promise<FinalStateCheck> {
+  const all = [...finalRows.entries()];
+  let missing = 0;
+  let wrongEvent = 0;
+  let wrongPayload = 0;
+  for (let i = 0; i < all.length; i += 2000) {
+    const chunk = all.slice(i, i + 2000);
+    const r = await q.query<{ missing: string; wrong_event: string; wrong_payload: string }>(
+      `SELECT count(*) FILTER (WHERE t.id IS NULL) AS missing,
+              count(*) FILTER (WHERE t.id IS NOT NULL AND (t.event_id <> e.event_id OR (t.deleted_at IS NOT NULL) <> e.deleted
+                                                           OR t.payload_event_id IS DISTINCT FROM e.payload_event_id)) AS wrong_event,
+              count(*) FILTER (WHERE t.id IS NOT NULL AND t.event_id = e.event_id AND (t.deleted_at IS NOT NULL) = e.deleted
+                                     AND t.payload_event_id IS NOT DISTINCT FROM e.payload_event_id
+                                     AND e.payload IS NOT NULL AND t.payload <> e.payload::jsonb) AS wrong_payload
+       FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::text[]) AS e(id, event_id, deleted, payload_event_id, payload)
+       LEFT JOIN bptf_listings t ON t.id = e.id`,
+      [chunk.map(([id]) => id), chunk.map(([, r]) => r.eventId), chunk.map(([, r]) => r.deleted), chunk.map(([, r]) => r.payloadEventId), chunk.map(([, r]) => r.payload)],
+    );
+    missing += Number(r.rows[0]?.missing ?? 0);
+    wrongEvent += Number(r.rows[0]?.wrong_event ?? 0);
+    wrongPayload += Number(r.rows[0]?.wrong_payload ?? 0);
+  }
+  const total = await q.query<{ n: string }>('SELECT count(*) AS n FROM bptf_listings');
+  const unexpected = Math.max(0, Number(total.rows[0]?.n ?? 0) - (all.length - missing));
+  return { expected: all.length, missing, unexpected, wrongEvent, wrongPayload, wrongRows: missing + unexpected + wrongEvent + wrongPayload };
 }

@@ -73,7 +73,7 @@ function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
 }
 
 /** Every process started by `pid`, and theirs (the embedded database when it runs in a process of its own). */
-function descendants(pid: number): number[] {
+export function descendants(pid: number): number[] {
   let kids: number[] = [];
   try {
     kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);

@@ -5,24 +5,28 @@
  *   2. limit     the same rows written straight into the same table by the best batched upsert found
  *   3. naive     one INSERT ... ON CONFLICT per event
  *   4. steady    1 000 events/s for 30 s: lag and RSS at a normal rate
+ *   5. outage    the database cut through a TCP proxy while 216 000 events arrive, then restored: time to
+ *                the first write and to the last commit, drain rate against a firehose of the same
+ *                events, peak RSS and spool, every row checked (outage.ts)
  *
  * Prints a table and writes bench/results/latest.json. `--quick` runs everything with smaller counts
  * in under a minute. `--embedded` runs the embedded database (PGlite) against this Postgres instead,
  * see embedded.ts. Only loopback: the fake server listens on 127.0.0.1, and the database is
  * DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432), in a database of the bench's
- * own (`tributary_bench`, dropped and created again for every phase, dropped at the end).
+ * own (`tributary_bench_<checkout tag>`, dropped and created again for every phase, dropped at the end).
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildDaemon, ROOT, type DaemonMode } from './daemon.js';
+import { buildDaemon, CHECKOUT_TAG, ROOT, type DaemonMode } from './daemon.js';
 import type { DaemonRunResult } from './daemon-run.js';
 import { embeddedTable, runEmbeddedBench, type Target } from './embedded.js';
 import { DEFAULT_SERVER_URL, dropDatabase, openDb, recreateDatabase, serverInfo, type ServerInfo } from './db.js';
 import { runFirehose } from './firehose.js';
 import { runLimit, TABLE_VARIANTS, type LimitRun } from './limit.js';
 import { runNaive, type NaiveRun } from './naive.js';
+import { runOutage, type OutageResult } from './outage.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { SHAPES, type Shape } from './shapes.js';
 import { runSteady } from './steady.js';
@@ -40,7 +44,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --naive-events <n>      events for the naive way (default 20000; quick 3000)
   --steady-rate <n>       steady events/s (default 1000)
   --steady-seconds <n>    steady duration (default 30; quick 10)
-  --phases <list>         any of firehose,limit,naive,steady (default all; quick repository,copy,unnest)
+  --phases <list>         any of firehose,limit,naive,steady,outage (default all)
+  --outage-events <n>     outage: events sent while the database is cut (default 216000, an hour's backlog
+                          at 60 events/s; quick 21600; --events when given)
   --shapes <list>         limit statement shapes: ${SHAPES.map((s) => s.name).join(',')} (default all; quick repository,copy,unnest)
   --concurrency <list>    limit: batches in flight (default 2; the best shape is also run with 1 and 3)
   --rounds <n>            end to end and the chosen limit statement, alternately, n times each; the best
@@ -57,7 +63,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --embedded              the embedded database (PGlite) against this Postgres, side by side: RSS at the real
                           rate (steady) and events/s as the table grows (growth); about 5 minutes, quick 1.5.
                           Uses --steady-rate (default 60), --steady-seconds (default 60; quick 20), --rounds
-                          (default 1), --frame-size, --phases (steady,growth), --daemon, --daemon-entry, --env,
+                          (default 1), --frame-size, --phases (steady,growth,outage), --daemon, --daemon-entry, --env,
                           --profile (a CPU profile of each daemon in bench/results/profiles), and:
   --targets <list>        embedded,external (default both; in this order, alternated by round)
   --compare-entry <file>  one more embedded target running this compiled main.js (before/after in one run)
@@ -97,6 +103,7 @@ interface Settings {
   mixedEvents: number;
   inflight: number;
   steadyListings: number;
+  outageEvents: number;
 }
 
 function parseSettings(): Settings {
@@ -130,6 +137,7 @@ function parseSettings(): Settings {
       'mixed-events': { type: 'string' },
       inflight: { type: 'string' },
       'steady-listings': { type: 'string' },
+      'outage-events': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -188,7 +196,7 @@ function parseSettings(): Settings {
     naiveEvents: int(values['naive-events'], quick ? 3_000 : 20_000, 'naive-events'),
     steadyRate: int(values['steady-rate'], embedded ? 60 : 1000, 'steady-rate'),
     steadySeconds: int(values['steady-seconds'], embedded ? (quick ? 20 : 60) : quick ? 10 : 30, 'steady-seconds'),
-    phases: new Set(values.phases?.split(',') ?? (embedded ? ['steady', 'growth'] : ['firehose', 'limit', 'naive', 'steady'])),
+    phases: new Set(values.phases?.split(',') ?? (embedded ? ['steady', 'growth', 'outage'] : ['firehose', 'limit', 'naive', 'steady', 'outage'])),
     shapes,
     concurrency: values.concurrency?.split(',').map((c) => int(c, 2, 'concurrency')) ?? [2],
     rounds: int(values.rounds, quick || embedded ? 1 : 3, 'rounds'),
@@ -199,13 +207,14 @@ function parseSettings(): Settings {
     env,
     out: values.out ?? join(ROOT, 'bench', 'results', embedded ? 'embedded.json' : 'latest.json'),
     serverUrl,
-    dbName: 'tributary_bench',
+    dbName: `tributary_bench_${CHECKOUT_TAG}`,
     embedded,
     targets,
     rows: values.rows?.split(',').map((r) => int(r, 0, 'rows')) ?? (quick ? [10_000, 50_000] : [10_000, 100_000, 500_000]),
     mixedEvents: int(values['mixed-events'], quick ? 10_000 : 30_000, 'mixed-events'),
     inflight: int(values.inflight, 10 * batch, 'inflight'),
     steadyListings: int(values['steady-listings'], 5000, 'steady-listings'),
+    outageEvents: int(values['outage-events'] ?? values.events, quick ? 21_600 : 216_000, 'outage-events'),
   };
 }
 
@@ -219,6 +228,27 @@ function table(rows: string[][]): string {
     const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
     return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
   }).join('\n');
+}
+
+/**
+ * The most events/s the machine's cores allow when each event costs `daemonUs` of the daemon's CPU
+ * and `postgresUs` of its Postgres backends' (µs): cores × 1e6 / (daemon + postgres).
+ */
+function cpuBound(cores: number, daemonUs: number, postgresUs: number): number {
+  return (cores * 1e6) / (daemonUs + postgresUs);
+}
+
+/** The outage phase's rows of the summary table. */
+function outageRows(o: OutageResult, targets?: Record<string, boolean | null>): string[][] {
+  const ok = (v: boolean | null | undefined) => (v === null || v === undefined ? '' : v ? 'yes' : 'NO');
+  const tag = `outage ${o.target === 'embedded' ? 'embedded' : 'external'} (${fmt(o.events)} events)`;
+  return [
+    [`${tag}: restore -> first write`, `${fmt(o.restore_to_first_write_s, 2)} s`, '<= 0.5 s', ok(targets?.outage_first_write_le_0_5_s)],
+    [`${tag}: restore -> last commit`, `${fmt(o.restore_to_last_commit_s, 1)} s`, '<= 20 s', ok(targets?.outage_restore_to_last_commit_le_20_s)],
+    [`${tag}: drain / firehose (same run)`, `${fmt(o.drain_events_per_s)} / ${fmt(o.firehose.events_per_s)} = ${fmt(o.drain_over_firehose, 2)}`, '>= 0.9', ok(targets?.outage_drain_over_firehose_ge_0_9)],
+    [`${tag}: peak RSS / peak spool`, `${fmt(o.peak_rss_mb, 1)} MB / ${fmt(o.peak_spool_bytes / 1048576, 1)} MiB`, '<= 200 MB', ok(targets?.outage_peak_rss_le_200_mb)],
+    [`${tag}: wrong rows`, `${fmt(o.check.wrongRows)} of ${fmt(o.check.expected)}`, '0', ok(targets?.outage_wrong_rows_0)],
+  ];
 }
 
 function daemonSummary(r: DaemonRunResult) {
@@ -250,7 +280,9 @@ function daemonSummary(r: DaemonRunResult) {
 async function main(): Promise<void> {
   const s = parseSettings();
   // Bounded in time whatever happens (a stuck phase must not hold the shared machine).
-  const watchdogS = s.embedded ? (s.quick ? 300 : 900) * s.rounds : s.quick ? 180 : 1200;
+  // The outage phase adds two daemon runs per target (a firehose and the outage: 2-4 minutes at full size).
+  const outageS = s.phases.has('outage') ? (s.quick ? 120 : 600) * (s.embedded ? s.targets.length : 1) : 0;
+  const watchdogS = (s.embedded ? (s.quick ? 300 : 900) * s.rounds : s.quick ? 180 : 1200) + outageS;
   setTimeout(() => {
     log(`bench: still running after ${watchdogS} s; giving up`);
     process.exit(2);
@@ -288,18 +320,38 @@ async function main(): Promise<void> {
     peak_rss_mb: undefined as number | undefined,
     idle_rss_mb: undefined as number | undefined,
     steady_peak_rss_mb: undefined as number | undefined,
+    // The CPU bound (issue 23): the cores / (daemon + its Postgres backends' CPU per event, firehose), events/s.
+    daemon_cpu_us_per_event: undefined as number | undefined,
+    postgres_cpu_us_per_event: undefined as number | undefined,
+    cpu_bound_events_per_s: undefined as number | undefined,
+    end_to_end_over_cpu_bound: undefined as number | undefined,
+    // Outage (outage.ts): seconds, events/s ratio, MB, bytes, rows.
+    outage_events: undefined as number | undefined,
+    outage_restore_to_first_write_s: undefined as number | undefined,
+    outage_restore_to_last_commit_s: undefined as number | undefined,
+    outage_drain_events_per_s: undefined as number | undefined,
+    outage_firehose_events_per_s: undefined as number | undefined,
+    outage_drain_over_firehose: undefined as number | undefined,
+    // The drain against the firehose phase's best round too: on a shared machine the outage phase's
+    // single firehose can be slowed by a neighbour and flatter the ratio above.
+    outage_drain_over_best_firehose: undefined as number | undefined,
+    outage_peak_rss_mb: undefined as number | undefined,
+    outage_peak_spool_bytes: undefined as number | undefined,
+    outage_wrong_rows: undefined as number | undefined,
   };
 
   const daemonEnv = { BATCH_MAX_EVENTS: String(s.batch), BATCH_MAX_WAIT_MS: String(s.batchWaitMs), ...s.env };
-  const needsDaemon = s.phases.has('firehose') || s.phases.has('steady') || s.profile;
+  const needsDaemon = s.phases.has('firehose') || s.phases.has('steady') || s.phases.has('outage') || s.profile;
   if (needsDaemon && s.daemon === 'compiled' && !s.daemonEntry) {
     const ms = buildDaemon(log);
     log(ms ? `compiled the daemon in ${(ms / 1000).toFixed(1)} s` : 'daemon build is up to date');
   }
 
-  log(`generating ${fmt(s.events)} events over ${fmt(s.listings)} listings...`);
-  const workload = buildWorkload({ events: s.events, listings: s.listings, frameSize: s.frameSize });
-  log(`  ${workload.frames.length} frames, ${fmt(workload.bytes / 1048576, 1)} MiB, ${fmt(workload.bytes / workload.events)} B/event, ${workload.listingsTouched} listings touched`);
+  // The generator costs about 100 us an event: skipped when only the outage phase (which has its own) runs.
+  const mainWorkload = ['firehose', 'limit', 'naive'].some((p) => s.phases.has(p)) || s.profile;
+  if (mainWorkload) log(`generating ${fmt(s.events)} events over ${fmt(s.listings)} listings...`);
+  const workload = buildWorkload({ events: mainWorkload ? s.events : 0, listings: s.listings, frameSize: s.frameSize });
+  if (mainWorkload) log(`  ${workload.frames.length} frames, ${fmt(workload.bytes / 1048576, 1)} MiB, ${fmt(workload.bytes / workload.events)} B/event, ${workload.listingsTouched} listings touched`);
 
   const firehose = (cpuProfileDir?: string) =>
     runFirehose({
@@ -393,6 +445,9 @@ async function main(): Promise<void> {
     summary.lag_p99_ms = r.lag.p99;
     summary.peak_rss_mb = Number(Math.max(...firehoseRuns.map((x) => x.peakRssMb)).toFixed(1));
     summary.idle_rss_mb = Number(Math.min(...firehoseRuns.map((x) => x.idleRssMb)).toFixed(1));
+    // The best run's own CPU: the bound and the rate it is compared with come from the same run.
+    summary.daemon_cpu_us_per_event = Math.round((r.daemonCpuS / r.events) * 1e6);
+    summary.postgres_cpu_us_per_event = Math.round((r.postgresCpuS / r.events) * 1e6);
   }
   let limitBest: LimitRun | undefined;
   if (choice && limitRounds.length > 0) {
@@ -461,8 +516,50 @@ async function main(): Promise<void> {
     log(`  lag p50 ${r.lag.p50} ms p99 ${r.lag.p99} ms max ${r.lag.max} ms, peak RSS ${fmt(r.peakRssMb, 1)} MB`);
   }
 
+  let outage: OutageResult | undefined;
+  if (s.phases.has('outage')) {
+    log(`outage: generating ${fmt(s.outageEvents)} events over ${fmt(s.listings)} listings...`);
+    const outageWorkload = buildWorkload({ events: s.outageEvents, listings: s.listings, frameSize: s.frameSize, seed: 23, expectRows: true });
+    outage = await runOutage({
+      serverUrl: s.serverUrl,
+      dbName: s.dbName,
+      embedded: false,
+      mode: s.daemon,
+      entry: s.daemonEntry,
+      env: daemonEnv,
+      workload: outageWorkload,
+      window: s.window,
+      pollMs: 50,
+      drainTimeoutMs: 300_000,
+      log,
+    });
+    results.outage = outage;
+    summary.outage_events = outage.events;
+    summary.outage_restore_to_first_write_s = outage.restore_to_first_write_s;
+    summary.outage_restore_to_last_commit_s = outage.restore_to_last_commit_s;
+    summary.outage_drain_events_per_s = outage.drain_events_per_s;
+    summary.outage_firehose_events_per_s = outage.firehose.events_per_s;
+    summary.outage_drain_over_firehose = outage.drain_over_firehose;
+    summary.outage_peak_rss_mb = outage.peak_rss_mb;
+    summary.outage_peak_spool_bytes = outage.peak_spool_bytes;
+    summary.outage_wrong_rows = outage.check.wrongRows;
+    if (summary.daemon_cpu_us_per_event === undefined) {
+      // No firehose phase: the outage phase's firehose gives the CPU per event.
+      summary.daemon_cpu_us_per_event = outage.firehose.daemon_cpu_us_per_event;
+      summary.postgres_cpu_us_per_event = outage.firehose.database_cpu_us_per_event;
+    }
+  }
+
   await dropDatabase(s.serverUrl, s.dbName);
 
+  if (summary.daemon_cpu_us_per_event !== undefined && summary.postgres_cpu_us_per_event !== undefined) {
+    summary.cpu_bound_events_per_s = Math.round(cpuBound(machine.cpus, summary.daemon_cpu_us_per_event, summary.postgres_cpu_us_per_event));
+    const e2e = summary.events_per_s ?? summary.outage_firehose_events_per_s;
+    if (e2e !== undefined) summary.end_to_end_over_cpu_bound = Number((e2e / summary.cpu_bound_events_per_s).toFixed(3));
+  }
+  if (summary.outage_drain_events_per_s !== undefined && summary.events_per_s !== undefined) {
+    summary.outage_drain_over_best_firehose = Number((summary.outage_drain_events_per_s / summary.events_per_s).toFixed(2));
+  }
   if (summary.events_per_s !== undefined && summary.limit_rows_per_s !== undefined) {
     summary.ratio_to_limit = Number((summary.events_per_s / summary.limit_rows_per_s).toFixed(3));
   }
@@ -473,6 +570,12 @@ async function main(): Promise<void> {
     steady_lag_p99_le_wait_plus_100:
       summary.steady_lag_p99_ms === undefined ? null : summary.steady_lag_p99_ms <= s.batchWaitMs + 100,
     peak_rss_le_200_mb: summary.peak_rss_mb === undefined ? null : summary.peak_rss_mb <= 200,
+    // Issue 23's targets for the outage phase.
+    outage_restore_to_last_commit_le_20_s: summary.outage_restore_to_last_commit_s === undefined ? null : summary.outage_restore_to_last_commit_s <= 20,
+    outage_drain_over_firehose_ge_0_9: summary.outage_drain_over_firehose === undefined ? null : summary.outage_drain_over_firehose >= 0.9,
+    outage_first_write_le_0_5_s: summary.outage_restore_to_first_write_s === undefined ? null : summary.outage_restore_to_first_write_s <= 0.5,
+    outage_peak_rss_le_200_mb: summary.outage_peak_rss_mb === undefined ? null : summary.outage_peak_rss_mb <= 200,
+    outage_wrong_rows_0: summary.outage_wrong_rows === undefined ? null : summary.outage_wrong_rows === 0,
   };
 
   const out = {
@@ -495,6 +598,8 @@ async function main(): Promise<void> {
       naive_events: s.naiveEvents,
       steady_rate: s.steadyRate,
       steady_seconds: s.steadySeconds,
+      outage_events: s.phases.has('outage') ? s.outageEvents : undefined,
+      phases: [...s.phases],
       daemon: s.daemonEntry
         ? `node ${s.daemonEntry}`
         : s.daemon === 'compiled'
@@ -520,6 +625,13 @@ async function main(): Promise<void> {
   rows.push([`end to end (firehose${best(firehoseRuns.length)})`, `${fmt(summary.events_per_s)} events/s`, '', '']);
   rows.push([`limit (${limitBest ? `${limitBest.shape} x${limitBest.concurrency}${best(limitRounds.length)}` : '-'})`, `${fmt(summary.limit_rows_per_s)} rows/s`, '', '']);
   rows.push(['ratio to limit', fmt(summary.ratio_to_limit, 2), '>= 0.80', ok(targets.ratio_to_limit_ge_0_8)]);
+  rows.push([
+    `CPU bound: ${machine.cpus} cores / (daemon ${fmt(summary.daemon_cpu_us_per_event)} + postgres ${fmt(summary.postgres_cpu_us_per_event)} us/event)`,
+    `${fmt(summary.cpu_bound_events_per_s)} events/s`,
+    '',
+    '',
+  ]);
+  rows.push([`end to end / CPU bound${summary.events_per_s === undefined ? ' (outage phase firehose)' : ''}`, fmt(summary.end_to_end_over_cpu_bound, 2), '', '']);
   rows.push(['naive (1 upsert/event)', `${fmt(summary.naive_events_per_s)} events/s`, '', '']);
   rows.push(['end to end / naive', summary.naive_events_per_s && summary.events_per_s ? `${fmt(summary.events_per_s / summary.naive_events_per_s, 1)} x` : '-', '>= 5 x', ok(targets.end_to_end_ge_5x_naive)]);
   rows.push(['firehose lag p50 / p99', `${fmt(summary.lag_p50_ms)} / ${fmt(summary.lag_p99_ms)} ms`, '', '']);
@@ -527,7 +639,12 @@ async function main(): Promise<void> {
   rows.push(['firehose RSS before the first frame', `${fmt(summary.idle_rss_mb, 1)} MB`, '', '']);
   rows.push([`steady ${fmt(s.steadyRate)}/s lag p50 / p99`, `${fmt(summary.steady_lag_p50_ms)} / ${fmt(summary.steady_lag_p99_ms)} ms`, `p99 <= ${s.batchWaitMs + 100} ms`, ok(targets.steady_lag_p99_le_wait_plus_100)]);
   rows.push(['steady peak RSS', `${fmt(summary.steady_peak_rss_mb, 1)} MB`, '', '']);
-  process.stdout.write(`\n${table(rows)}\n`);
+  if (outage) rows.push(...outageRows(outage, targets));
+  if (summary.outage_drain_over_best_firehose !== undefined) {
+    rows.push(['outage drain / end to end (firehose phase, best)', fmt(summary.outage_drain_over_best_firehose, 2), '', '']);
+  }
+  // Only what this run measured: a phase left out shows no row (its figures are '-').
+  process.stdout.write(`\n${table(rows.filter((r, i) => i === 0 || !/^-( |$)/.test(r[1] ?? '')))}\n`);
   if (comparison.length > 1) {
     process.stdout.write(
       `\nlimit, by statement shape (one run each):\n${table([
@@ -557,7 +674,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${table([['area', 'ms', '%'], ...profile.areas.slice(0, 10).map((a) => [a.name, fmt(a.ms), fmt(a.share * 100, 1)])])}\n\n`);
     process.stdout.write(`${table([['function', 'ms', '%'], ...profile.topFunctions.map((a) => [a.name, fmt(a.ms), fmt(a.share * 100, 1)])])}\n`);
   }
-  process.stdout.write(`\nlag: ${out.settings.lag_method}\nwritten ${s.out} (${out.duration_s} s)\n`);
+  if (s.phases.has('firehose') || s.phases.has('steady')) process.stdout.write(`\nlag: ${out.settings.lag_method}\n`);
+  process.stdout.write(`\nwritten ${s.out} (${out.duration_s} s)\n`);
 }
 
 /** `--embedded`: see embedded.ts. */
@@ -593,6 +711,34 @@ async function embedded(s: Settings, run: { machine: Record<string, unknown>; st
     log(ms ? `compiled the daemon in ${(ms / 1000).toFixed(1)} s` : 'daemon build is up to date');
   }
   const r = await runEmbeddedBench(o);
+  // Outage: each target in turn (the embedded database is frozen, the external one cut through a proxy; see outage.ts).
+  const outages: OutageResult[] = [];
+  if (s.phases.has('outage')) {
+    log(`outage: generating ${fmt(s.outageEvents)} events over ${fmt(s.listings)} listings...`);
+    const workload = buildWorkload({ events: s.outageEvents, listings: s.listings, frameSize: s.frameSize, seed: 23, expectRows: true });
+    try {
+      for (const t of s.targets) {
+        outages.push(
+          await runOutage({
+            serverUrl: s.serverUrl,
+            dbName: s.dbName,
+            embedded: t.embedded,
+            mode: s.daemon,
+            entry: t.entry,
+            env: { ...o.env, ...t.env },
+            workload,
+            // PGlite takes one statement at a time behind a process hop: the growth phase's deeper window.
+            window: t.embedded ? s.inflight : s.window,
+            pollMs: 50,
+            drainTimeoutMs: 600_000,
+            log,
+          }),
+        );
+      }
+    } finally {
+      if (s.targets.some((t) => !t.embedded)) await dropDatabase(s.serverUrl, s.dbName).catch(() => undefined);
+    }
+  }
   const out = {
     machine: run.machine,
     postgres: pg,
@@ -605,12 +751,28 @@ async function embedded(s: Settings, run: { machine: Record<string, unknown>; st
       node: process.version,
     },
     ...r,
+    outage: outages,
     started_at: run.startedAt.toISOString(),
     duration_s: Math.round((Date.now() - run.t0) / 1000),
   };
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(s.out, `${JSON.stringify(out, null, 2)}\n`);
-  process.stdout.write(`\n${table(embeddedTable(o, r))}\n\nwritten ${s.out} (${out.duration_s} s)\n`);
+  if (r.steady.length > 0 || r.growth.length > 0) process.stdout.write(`\n${table(embeddedTable(o, r))}\n`);
+  if (outages.length > 0) {
+    const rows: string[][] = [['measure', 'value', 'target', 'ok']];
+    for (const x of outages) {
+      rows.push(...outageRows(x, {
+        outage_first_write_le_0_5_s: x.restore_to_first_write_s <= 0.5,
+        outage_restore_to_last_commit_le_20_s: x.restore_to_last_commit_s <= 20,
+        outage_drain_over_firehose_ge_0_9: x.drain_over_firehose >= 0.9,
+        outage_peak_rss_le_200_mb: x.peak_rss_mb <= 200,
+        outage_wrong_rows_0: x.check.wrongRows === 0,
+      }));
+      rows.push([`  how the database was cut`, x.target === 'embedded' ? 'SIGSTOP / SIGCONT' : 'TCP proxy', '', '']);
+    }
+    process.stdout.write(`\n${table(rows)}\n`);
+  }
+  process.stdout.write(`\nwritten ${s.out} (${out.duration_s} s)\n`);
 }
 
 main().catch(async (err: unknown) => {

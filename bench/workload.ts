@@ -19,6 +19,25 @@ export interface WorkloadOptions {
   readonly seed?: number;
   /** Event time (Unix seconds) written into every event id; default now. */
   readonly timeSec?: number;
+  /**
+   * Keep the whole expected final row of every listing (`finalRows`), payload text included: about
+   * 2.5 KiB of the bench's memory per listing, so only for the phases that check payloads (outage).
+   */
+  readonly expectRows?: boolean;
+}
+
+/**
+ * What a listing's row must hold once every event is written: the event with the greatest (time, id)
+ * decides `event_id` and `deleted_at`; the newest event that carried a full payload (an update, or a
+ * delete with its payload) decides `payload_event_id` and `payload` (null and unchecked when only
+ * id-only deletes were sent for it). Event ids grow with the sequence, so "newest" is "sent last".
+ */
+export interface ExpectedRow {
+  readonly eventId: string;
+  readonly deleted: boolean;
+  readonly payloadEventId: string | null;
+  /** JSON text of that payload (compared as jsonb, so key order and spacing do not matter). */
+  readonly payload: string | null;
 }
 
 export interface Frame {
@@ -37,6 +56,8 @@ export interface Workload {
   readonly listingsTouched: number;
   /** Newest event id of every listing: the state the table must end in. */
   readonly finalEventIds: ReadonlyMap<string, string>;
+  /** With `expectRows`: every listing's expected row; otherwise empty. */
+  readonly finalRows: ReadonlyMap<string, ExpectedRow>;
   readonly bytes: number;
   readonly updates: number;
   readonly deletes: number;
@@ -58,6 +79,7 @@ export function buildWorkload(opts: WorkloadOptions): Workload {
   const timeSec = opts.timeSec ?? Math.floor(Date.now() / 1000);
   const frames: Frame[] = [];
   const finalEventIds = new Map<string, string>();
+  const finalRows = new Map<string, ExpectedRow>();
   let bytes = 0;
   let updates = 0;
   let deletes = 0;
@@ -69,8 +91,9 @@ export function buildWorkload(opts: WorkloadOptions): Workload {
       const seq = start + k;
       const index = Math.floor(rand() * opts.listings);
       let e: BptfEvent;
+      let partial = false;
       if (rand() < DELETE_SHARE) {
-        const partial = rand() < PARTIAL_DELETE_SHARE;
+        partial = rand() < PARTIAL_DELETE_SHARE;
         e = makeListingDelete(index, { timeSec, partial, seed: seq });
         deletes++;
         if (partial) partialDeletes++;
@@ -79,7 +102,18 @@ export function buildWorkload(opts: WorkloadOptions): Workload {
         updates++;
       }
       e.id = eventId(timeSec, seq);
-      finalEventIds.set(e.payload.id as string, e.id);
+      const listingId = e.payload.id as string;
+      finalEventIds.set(listingId, e.id);
+      if (opts.expectRows) {
+        const held = finalRows.get(listingId);
+        const deleted = e.event === 'listing-delete';
+        finalRows.set(
+          listingId,
+          partial
+            ? { eventId: e.id, deleted, payloadEventId: held?.payloadEventId ?? null, payload: held?.payload ?? null }
+            : { eventId: e.id, deleted, payloadEventId: e.id, payload: JSON.stringify(e.payload) },
+        );
+      }
       batch.push(e);
     }
     const data = Buffer.from(JSON.stringify(batch));
@@ -87,5 +121,5 @@ export function buildWorkload(opts: WorkloadOptions): Workload {
     const last = batch[batch.length - 1] as BptfEvent;
     frames.push({ data, events: n, probeListingId: last.payload.id as string, probeEventId: last.id });
   }
-  return { frames, events: opts.events, listingsTouched: finalEventIds.size, finalEventIds, bytes, updates, deletes, partialDeletes };
+  return { frames, events: opts.events, listingsTouched: finalEventIds.size, finalEventIds, finalRows, bytes, updates, deletes, partialDeletes };
 }
