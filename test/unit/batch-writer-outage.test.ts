@@ -163,4 +163,29 @@ describe('BatchWriter replaying a spool of several segments', () => {
     expect(idleMoments).toBe(0);
     await w.drain();
   });
+
+  it('writes that are merely slow (each batch in flight past spillAfterMs) never send a replay back to disk: the spool drains', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-slow-'));
+    // Segments far larger than what the write slots take in one spill check (250 ms).
+    for (let s = 0; s < 2; s++) {
+      const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+      expect(earlier.append(rows(s * 3_000, 3_000))).toEqual([]);
+      earlier.close();
+    }
+    const written = new Set<string>();
+    const { w } = setup(
+      {
+        maxEvents: 100,
+        // Every write takes longer than spillAfterMs (100 ms): the writer sees a database that does not answer.
+        write: async (batch) => {
+          await new Promise((r) => setTimeout(r, 120));
+          for (const r of batch) written.add(r.k);
+        },
+      },
+      dir,
+    );
+    await waitFor(() => written.size === 6_000, 'every spooled row written', 20_000);
+    await waitFor(() => segments(dir).length === 0, 'the spool emptied', 10_000);
+    await w.drain();
+  });
 });

@@ -326,10 +326,9 @@ export class BatchWriter<T> {
   #maybeReplay(): void {
     const spool = this.#o.spool;
     if (!spool || spool.isEmpty || this.#state !== 'running') return;
-    if (this.#replays.size >= MAX_REPLAYS || this.#pending.length >= this.#o.maxEvents * this.#maxInFlight) return; // a batch's end pumps again
-    if (this.#consecutiveFailures > 0 || !this.#o.budget.roomToReplay || this.#stalled()) {
-      // What stands in the way may pass without any event of this writer's (the memory budget is
-      // shared: another writer's rows free it), so look again shortly rather than wait for one.
+    // Whatever stands in the way may pass without any event of this writer's (the memory budget is
+    // shared: another writer's rows free it), so look again shortly rather than wait for one.
+    if (this.#replays.size >= MAX_REPLAYS || this.#pending.length >= this.#o.maxEvents * this.#maxInFlight || this.#consecutiveFailures > 0 || !this.#o.budget.roomToReplay || this.#stalled()) {
       this.#replayTimer ??= setTimeout(() => {
         this.#replayTimer = undefined;
         this.#pump();
@@ -591,29 +590,26 @@ export class BatchWriter<T> {
     }
     const cutoff = now - (this.#o.spillAfterMs ?? SPILL_AFTER_MS);
     const spoolRetry = now - this.#spoolRefusedAt >= SPOOL_RETRY_MS;
-    if (spoolRetry && this.#pending.length > 0 && (this.#arrivals[0] ?? Infinity) <= cutoff) {
+    // Only rows from the socket move: rows of a replayed segment are on disk already. Sending them
+    // back (and the segment with them) gained nothing and, while writes were merely slow (a batch
+    // over spillAfterMs), made each replay start over, never finishing a segment.
+    const oldFresh = this.#origins.some((o, i) => o === undefined && (this.#arrivals[i] ?? Infinity) <= cutoff);
+    if (spoolRetry && oldFresh) {
       const rows = this.#pending.splice(0);
       const origins = this.#origins.splice(0);
       const arrivals = this.#arrivals.splice(0);
       const sizes = this.#sizes.splice(0);
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      // Rows of a replayed segment are on disk already: their segment goes back (see #abandon).
-      const fresh: number[] = [];
-      rows.forEach((_, i) => (origins[i] === undefined ? fresh.push(i) : undefined));
-      this.#abandon(
-        rows.filter((_, i) => origins[i] !== undefined),
-        origins.filter((o) => o !== undefined),
-      );
       const kept = new Set<T>();
-      for (const d of spool.append(fresh.map((i) => rows[i] as T))) for (const row of d.rows) kept.add(row);
+      for (const d of spool.append(rows.filter((_, i) => origins[i] === undefined))) for (const row of d.rows) kept.add(row);
       if (kept.size > 0) this.#spoolRefusedAt = now;
       let released = 0;
       let releasedBytes = 0;
       rows.forEach((row, i) => {
-        if (kept.has(row)) {
+        if (origins[i] !== undefined || kept.has(row)) {
           this.#pending.push(row);
-          this.#origins.push(undefined);
+          this.#origins.push(origins[i]);
           this.#arrivals.push(arrivals[i] as number);
           this.#sizes.push(sizes[i] as number);
         } else {
