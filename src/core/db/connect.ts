@@ -81,30 +81,37 @@ export async function connectDatabase(opts: {
 const READ_ONLY_CHECK_MS = 30_000;
 
 /**
- * Kysely's view of the pool, with one difference: a connection whose server answered 25006 (read-only
- * transaction) is discarded when released, not reused. After a failover, a pooled connection can
- * still sit on the demoted server (or go through a proxy that kept it), and every write on it would
- * fail however long the new primary has been up; a new connection finds the new primary.
+ * Kysely's view of the pool, with two differences: a connection is discarded when released, not
+ * reused, when
+ * - its server answered 25006 (read-only transaction): after a failover, a pooled connection can
+ *   still sit on the demoted server (or go through a proxy that kept it), and every write on it would
+ *   fail however long the new primary has been up; a new connection finds the new primary;
+ * - a transaction on it may still be open: its COMMIT or ROLLBACK failed (a cancel, 57014, can land on it), or
+ *   a statement met 25P02 (a transaction aborted and never ended). Such a connection holds the
+ *   aborted transaction's row locks: reused, every statement on it fails, and the other write slot
+ *   waits on those locks until its statement timeout, with nothing written meanwhile.
  */
 function discardingReadOnly(pool: pg.Pool, onReadOnly: () => void): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
-      let discard = false;
+      let discard: string | undefined;
       const query = ((...args: Parameters<pg.PoolClient['query']>) => {
         const result = (client.query as (...a: unknown[]) => unknown)(...args);
         if (!(result instanceof Promise)) return result; // a cursor
         return result.catch((err: unknown) => {
-          if ((err as { code?: unknown }).code === '25006') {
-            discard = true;
+          const code = (err as { code?: unknown }).code;
+          if (code === '25006') {
+            discard = 'the server is read-only (25006)';
             onReadOnly();
-          }
+          } else if (code === '25P02') discard = 'a transaction on it was aborted and never ended (25P02)';
+          else if (typeof args[0] === 'string' && /^\s*(rollback|commit)\b/i.test(args[0])) discard = `its ${args[0].trim().toUpperCase()} failed`;
           throw err;
         });
       }) as PostgresPoolClient['query'];
       return {
         query,
-        release: () => client.release(discard ? new Error('the server is read-only (25006): connection discarded') : undefined),
+        release: () => client.release(discard ? new Error(`${discard}: connection discarded`) : undefined),
       };
     },
     end: () => pool.end(),
