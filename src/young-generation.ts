@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
  * idle 91 -> 82 MB; for about 5 us more CPU per event (more young collections) and the same
  * events/s (Postgres is the limit).
  *
- * Set at run time, as the first thing main.ts imports, so it holds whichever way the daemon is
+ * Set at run time, by main.ts before it imports the rest of the daemon, so it holds whichever way the daemon is
  * started (`npm start`, `node dist/src/main.js`, the image): V8 reads this flag each time it would
  * grow the young generation. A V8 that does not know the flag prints one line to stderr
  * ("unrecognized flag") and goes on with its default.
