@@ -20,6 +20,7 @@ import { makeObjectId } from '../../src/simulator/object-id.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { fakeFeedContext } from '../helpers/feed-context.js';
 import { waitFor } from '../helpers/wait-for.js';
+import type { BptfQuotesTable } from '../../src/feeds/bptf/tables.js';
 
 const T0 = Math.floor(Date.now() / 1000) - 3_600;
 const HAT = { defindex: 378, quality: { id: 6 }, craftable: true };
@@ -72,18 +73,8 @@ function rowsOf(events: readonly Event[]): ListingRow[] {
   return frame.listings.map(toListingRow);
 }
 
-interface Quote {
-  sku: string;
-  buy_ref: string | null;
-  buy_listing_id: string | null;
-  buy_count: number;
-  sell_ref: string | null;
-  sell_listing_id: string | null;
-  sell_count: number;
-  bot_buy_ref: string | null;
-  bot_sell_ref: string | null;
-  key_rate_ref: string | null;
-}
+/** A quote row as these tests compare it: every column but the two timestamps. */
+type Quote = Omit<BptfQuotesTable, 'changed_at' | 'updated_at'>;
 
 describe('bptf_quotes', () => {
   let tdb: TestDatabase;

@@ -28,12 +28,13 @@
  * Memory is bounded by the shared BufferBudget (BUFFER_MAX_EVENTS and BUFFER_MAX_BYTES over all writers). Rows that do not
  * fit go to the writer's Spool on disk (when it has one) and, past SPOOL_MAX_BYTES, to onOverflow,
  * which counts and logs them. While writes fail, or a write has gone unanswered for spillAfterMs (a
- * database that hangs), rows held for more than spillAfterMs (1 s) are put on disk as well (buffered
- * ones move there, batches in flight get a copy), so a crash during an outage loses at most about a
- * second of events; rows the spool cannot take then stay in memory, which still has room for them.
- * While running, with memory below half full and writes succeeding, the oldest spool segment is
- * loaded and its rows are written like any others; the segment is deleted once all of them are
- * committed, and put back for a later replay when any of them goes back to disk.
+ * database that hangs), rows from the socket held for more than spillAfterMs (1 s) are put on disk as
+ * well (buffered ones move there, batches in flight get a copy), so a crash during an outage loses at
+ * most about a second of events; rows the spool cannot take then stay in memory, which still has room
+ * for them. While running, with memory below half full and writes succeeding, the oldest spool
+ * segments are loaded (up to MAX_REPLAYS: the next is read while the current one is written) and their
+ * rows are written like any others; a segment is deleted once all of them are committed, and put back
+ * for a later replay when a shutdown leaves any of them unwritten.
  *
  * Inside a batch, rows with the same key are collapsed with `merge` (one Postgres upsert statement
  * cannot touch one row twice) and sorted by key (concurrent batches locking rows in different orders
