@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { passwordFileProblem } from './core/db/password-file.js';
-import { int, optional, urlPassword } from './core/env-vars.js';
+import { int, listenHost, optional, urlPassword } from './core/env-vars.js';
 import type { FeedConfig } from './core/feed-config.js';
 import { ConfigError } from './errors.js';
 import { FEED_CONFIGS } from './feeds/config.js';
@@ -20,6 +20,7 @@ const coreEnv = {
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })),
   DATABASE_PASSWORD_FILE: optional(z.string()),
   DATA_DIR: z.string().min(1).default('./data'),
+  EMBEDDED_PG_HOST: listenHost.default('127.0.0.1'),
   EMBEDDED_PG_PORT: int(1, 65535).default(54320),
   EMBEDDED_QUERY_TIMEOUT_MS: int(100).default(5000),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -75,6 +76,8 @@ export interface Config {
   /** Bound on one statement and on getting a connection (ms): a hung write fails and is retried. */
   readonly databaseTimeoutMs: number;
   readonly dataDir: string;
+  /** EMBEDDED_PG_HOST: the address the embedded database listens on (the Docker image's: 0.0.0.0, so a published port reaches it). */
+  readonly embeddedPgHost: string;
   readonly embeddedPgPort: number;
   /**
    * EMBEDDED_QUERY_TIMEOUT_MS: the longest a statement of a connection that is not the daemon's own (psql,
@@ -140,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePasswordFile: e.DATABASE_PASSWORD_FILE,
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     dataDir: e.DATA_DIR,
+    embeddedPgHost: e.EMBEDDED_PG_HOST,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     embeddedQueryTimeoutMs: e.EMBEDDED_QUERY_TIMEOUT_MS,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },

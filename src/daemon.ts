@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       releaseLock: lockDataDir(config.dataDir),
       embedded: config.databaseUrl
         ? undefined
-        : startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, queryTimeoutMs: config.embeddedQueryTimeoutMs, logger: logger.child({ component: 'database' }) }),
+        : startEmbeddedPostgres({ dataDir: config.dataDir, host: config.embeddedPgHost, port: config.embeddedPgPort, queryTimeoutMs: config.embeddedQueryTimeoutMs, logger: logger.child({ component: 'database' }) }),
     };
   } catch (err) {
     reportStartFailure(err, logger);

@@ -9,6 +9,11 @@ import { z } from 'zod';
 export const bool = z.stringbool();
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 export const wsUrl = z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' });
+/**
+ * An address to listen on: an IP address (`0.0.0.0` or `::` for every interface) or a host name. Checked
+ * here so that a typo (a port or a URL in it) stops the start with one line instead of failing at listen.
+ */
+export const listenHost = z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' });
 export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 /** A feed's `<FEED>_REPLICAS`: `one` replica runs it (the advisory lock's holder) or `all` do. */
 export const replicas = z.enum(['one', 'all']);

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c.databaseUrl).toBeUndefined();
     expect(c.dataDir).toBe('./data');
+    expect(c.embeddedPgHost).toBe('127.0.0.1');
     expect(c.embeddedPgPort).toBe(54320);
     expect(c.http).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(c.batch).toEqual({ maxEvents: 1000, maxWaitMs: 200 });
@@ -39,6 +40,8 @@ describe('loadConfig', () => {
   it.each([
     [{ BATCH_MAX_EVENTS: 'lots' }, 'BATCH_MAX_EVENTS'],
     [{ HTTP_PORT: '70000' }, 'HTTP_PORT'],
+    [{ EMBEDDED_PG_HOST: '0.0.0.0:54320' }, 'EMBEDDED_PG_HOST'],
+    [{ EMBEDDED_PG_HOST: '' }, 'EMBEDDED_PG_HOST'],
     [{ BPTF_URL: 'http://x' }, 'BPTF_URL'],
     [{ BPTF_ENABLED: 'maybe' }, 'BPTF_ENABLED'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],

@@ -23,6 +23,8 @@ export async function connectDatabase(opts: {
   /** DATABASE_PASSWORD_FILE: read for every new connection; overrides the URL's password (not for the embedded database). */
   databasePasswordFile?: string | undefined;
   dataDir: string;
+  /** EMBEDDED_PG_HOST; default 127.0.0.1. */
+  embeddedPgHost?: string;
   embeddedPgPort: number;
   /** EMBEDDED_QUERY_TIMEOUT_MS (ms), for an embedded database started here. */
   embeddedQueryTimeoutMs?: number;
@@ -37,7 +39,7 @@ export async function connectDatabase(opts: {
   let embedded: EmbeddedPostgres | undefined;
   let url = opts.databaseUrl;
   if (!url) {
-    embedded = await (opts.embedded ?? startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.embeddedPgPort, queryTimeoutMs: opts.embeddedQueryTimeoutMs, logger: opts.logger }));
+    embedded = await (opts.embedded ?? startEmbeddedPostgres({ dataDir: opts.dataDir, host: opts.embeddedPgHost, port: opts.embeddedPgPort, queryTimeoutMs: opts.embeddedQueryTimeoutMs, logger: opts.logger }));
     url = embedded.url;
   }
   const password = !embedded && opts.databasePasswordFile ? passwordFromFile(opts.databasePasswordFile) : undefined;

@@ -11,9 +11,9 @@ import { WireServer, type ForeignStatementWatch } from './embedded-wire-server.j
 
 /**
  * The embedded database's process: PGlite (Postgres compiled to WebAssembly) with its files in
- * `DATA_DIR/pglite`, served on 127.0.0.1 with the Postgres wire protocol. The daemon starts it
- * (embedded.ts) as `node <this file> init|serve <dataDir> <port> [<query timeout, ms>]` and talks to it over IPC (ready,
- * logs, close). `node <this file> template` makes the template of new databases (embedded-template.ts).
+ * `DATA_DIR/pglite`, served on EMBEDDED_PG_HOST (127.0.0.1 by default) with the Postgres wire protocol. The daemon
+ * starts it (embedded.ts) as `node <this file> init|serve <dataDir> <port> [<query timeout, ms> [<host>]]` and talks
+ * to it over IPC (ready, logs, close). `node <this file> template` makes the template of new databases (embedded-template.ts).
  */
 
 /**
@@ -44,15 +44,35 @@ export const EMBEDDED_SETTINGS: Readonly<Record<string, string>> = {
 
 export interface EmbeddedServer {
   readonly port: number;
+  /** Where a client on this machine reaches it (the daemon, psql): loopback when it listens on every interface. */
+  readonly url: string;
   /** Run Maintenance once now, tables and WAL (with `log`, it also runs on its own schedule). */
   maintain(): Promise<void>;
   close(): Promise<void>;
 }
 
 export class EmbeddedPortInUseError extends Error {}
+/** The host is not an address of this machine (EADDRNOTAVAIL) or a name that does not resolve (ENOTFOUND). */
+export class EmbeddedHostUnavailableError extends Error {}
 
-/** Open (or create) the database in `dataDir/pglite` and serve it on 127.0.0.1:`port` (0: any free port). */
-export async function serveEmbedded(opts: { dataDir: string; port: number; log?: Log; watch?: ForeignStatementWatch }): Promise<EmbeddedServer> {
+/** The listen address's own URL, except a wildcard (every interface): loopback, which it includes. */
+export function embeddedUrl(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `postgres://postgres@${local.includes(':') ? `[${local}]` : local}:${port}/postgres`;
+}
+
+/**
+ * Open (or create) the database in `dataDir/pglite` and serve it on `host` (127.0.0.1 by default) at
+ * `port` (0: any free port).
+ */
+export async function serveEmbedded(opts: {
+  dataDir: string;
+  port: number;
+  host?: string;
+  log?: Log;
+  watch?: ForeignStatementWatch;
+}): Promise<EmbeddedServer> {
+  const host = opts.host ?? '127.0.0.1';
   const dir = join(opts.dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
   const db = await PGlite.create({
@@ -63,16 +83,20 @@ export async function serveEmbedded(opts: { dataDir: string; port: number; log?:
   const server = new WireServer(db, 16, opts.watch);
   let port: number;
   try {
-    port = await server.listen(opts.port, '127.0.0.1');
+    port = await server.listen(opts.port, host);
   } catch (error) {
     await db.close();
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new EmbeddedPortInUseError(`port ${opts.port} in use`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new EmbeddedPortInUseError(`port ${opts.port} on ${host} in use`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new EmbeddedHostUnavailableError(`${host}: ${code}`);
     throw error;
   }
-  const maintenance = new Maintenance(`postgres://postgres@127.0.0.1:${port}/postgres`, opts.log ?? (() => undefined));
+  const url = embeddedUrl(host, port);
+  const maintenance = new Maintenance(url, opts.log ?? (() => undefined));
   if (opts.log) maintenance.start();
   return {
     port,
+    url,
     maintain: () => maintenance.run({ tables: true }),
     async close() {
       await maintenance.stop();
@@ -90,8 +114,8 @@ async function create(dataDir: string): Promise<void> {
 
 /** Messages from this process to the daemon (IPC). */
 export type EmbeddedMessage =
-  | { readonly type: 'ready'; readonly port: number }
-  | { readonly type: 'failed'; readonly code: 'EMBEDDED_PG_PORT_IN_USE' | 'START_FAILED'; readonly message: string }
+  | { readonly type: 'ready'; readonly port: number; readonly url: string }
+  | { readonly type: 'failed'; readonly code: 'EMBEDDED_PG_PORT_IN_USE' | 'EMBEDDED_PG_HOST_UNAVAILABLE' | 'START_FAILED'; readonly message: string }
   | { readonly type: 'log'; readonly level: LogLevel; readonly msg: string; readonly fields?: Record<string, unknown> }
   /** PGlite starts (true) or ends (false) running a statement of a connection that is not the daemon's. */
   | { readonly type: 'foreign'; readonly running: boolean };
@@ -103,7 +127,7 @@ async function main(): Promise<void> {
   // below that of PGlite inside the daemon.) Set here, before the module is compiled: a flag that a
   // later V8 does not know is then ignored, where on the command line it would stop Node from starting.
   setFlagsFromString('--wasm-num-compilation-tasks=1');
-  const [mode, dataDir, port, queryTimeoutMs] = process.argv.slice(2) as [string, string, string, string | undefined];
+  const [mode, dataDir, port, queryTimeoutMs, host] = process.argv.slice(2) as [string, string, string, string | undefined, string | undefined];
   const send = (m: EmbeddedMessage) => {
     if (process.connected) process.send?.(m);
   };
@@ -153,14 +177,15 @@ async function main(): Promise<void> {
       ended: () => send({ type: 'foreign', running: false }),
       holdTimeoutMs: Number(queryTimeoutMs ?? 5000),
     };
-    server = await serveEmbedded({ dataDir, port: Number(port), log: (level, msg, fields) => send({ type: 'log', level, msg, fields }), watch });
+    server = await serveEmbedded({ dataDir, port: Number(port), host, log: (level, msg, fields) => send({ type: 'log', level, msg, fields }), watch });
   } catch (err) {
-    const inUse = err instanceof EmbeddedPortInUseError;
-    send({ type: 'failed', code: inUse ? 'EMBEDDED_PG_PORT_IN_USE' : 'START_FAILED', message: err instanceof Error ? err.message : String(err) });
+    const code =
+      err instanceof EmbeddedPortInUseError ? 'EMBEDDED_PG_PORT_IN_USE' : err instanceof EmbeddedHostUnavailableError ? 'EMBEDDED_PG_HOST_UNAVAILABLE' : 'START_FAILED';
+    send({ type: 'failed', code, message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
   }
   if (closing) return;
-  send({ type: 'ready', port: server.port });
+  send({ type: 'ready', port: server.port, url: server.url });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

@@ -10,8 +10,9 @@ import { copyTemplate } from './embedded-template.js';
 
 /**
  * The embedded database: PGlite (Postgres compiled to WebAssembly) with its files in
- * `DATA_DIR/pglite`, served on 127.0.0.1:EMBEDDED_PG_PORT with the Postgres wire protocol, so the
- * daemon talks to it through `pg` exactly as to a real server (one code path) and users can `psql` into it.
+ * `DATA_DIR/pglite`, served on EMBEDDED_PG_HOST:EMBEDDED_PG_PORT (127.0.0.1:54320 by default) with the
+ * Postgres wire protocol, so the daemon talks to it through `pg` exactly as to a real server (one code
+ * path) and users can `psql` into it.
  *
  * It runs in a process of its own (embedded-process.ts): its memory is its own (and shows as such),
  * it gets Node flags of its own, it executes statements while the daemon reads and parses (two cores
@@ -49,8 +50,13 @@ const RESTART_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
 /** Longest wait for the database process to close cleanly before it is killed (ms); the daemon's whole stop must fit in 10 s. */
 const CLOSE_TIMEOUT_MS = 5000;
 
-const portInUse = (port: number) =>
-  new FatalError('EMBEDDED_PG_PORT_IN_USE', `EMBEDDED_PG_PORT ${port} is already in use by another process; set EMBEDDED_PG_PORT to a free port`);
+const portInUse = (host: string, port: number) =>
+  new FatalError('EMBEDDED_PG_PORT_IN_USE', `EMBEDDED_PG_PORT ${port} on ${host} is already in use by another process; set EMBEDDED_PG_PORT to a free port`);
+const hostUnavailable = (host: string) =>
+  new FatalError(
+    'EMBEDDED_PG_HOST_UNAVAILABLE',
+    `EMBEDDED_PG_HOST ${host} is not an address of this machine; set EMBEDDED_PG_HOST to one of its addresses, 0.0.0.0 (every interface) or 127.0.0.1`,
+  );
 
 /** The entry of the database's process: compiled (.js) next to this file, or the TypeScript source under tsx (tests). */
 function childEntry(): { file: string; execArgv: string[] } {
@@ -59,9 +65,9 @@ function childEntry(): { file: string; execArgv: string[] } {
   return { file, execArgv: ts ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [] };
 }
 
-function runChild(mode: 'init' | 'serve', dataDir: string, port: number, queryTimeoutMs = 5000): ChildProcess {
+function runChild(mode: 'init' | 'serve', dataDir: string, port: number, queryTimeoutMs = 5000, host = '127.0.0.1'): ChildProcess {
   const entry = childEntry();
-  return fork(entry.file, [mode, dataDir, String(port), String(queryTimeoutMs)], {
+  return fork(entry.file, [mode, dataDir, String(port), String(queryTimeoutMs), host], {
     execArgv: [...entry.execArgv, ...EMBEDDED_NODE_FLAGS],
     env: { ...EMBEDDED_MALLOC_ENV, ...process.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -76,29 +82,46 @@ const exitOf = (child: ChildProcess) =>
   });
 
 /** Start the database process and wait until it serves; rejects when it fails or exits first. */
-async function serve(dataDir: string, port: number, logger: Logger, queryTimeoutMs: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = runChild('serve', dataDir, port, queryTimeoutMs);
+async function serve(
+  dataDir: string,
+  host: string,
+  port: number,
+  logger: Logger,
+  queryTimeoutMs: number,
+): Promise<{ child: ChildProcess; port: number; url: string }> {
+  const child = runChild('serve', dataDir, port, queryTimeoutMs, host);
   child.on('message', (m: EmbeddedMessage) => {
     if (m.type === 'log') logger[m.level](m.fields ?? {}, m.msg);
   });
-  const served = await new Promise<number>((resolve, reject) => {
+  const served = await new Promise<{ port: number; url: string }>((resolve, reject) => {
     child.on('message', (m: EmbeddedMessage) => {
-      if (m.type === 'ready') resolve(m.port);
-      else if (m.type === 'failed') reject(m.code === 'EMBEDDED_PG_PORT_IN_USE' ? portInUse(port) : new Error(`embedded database: ${m.message}`));
+      if (m.type === 'ready') resolve(m);
+      else if (m.type === 'failed') {
+        reject(
+          m.code === 'EMBEDDED_PG_PORT_IN_USE'
+            ? portInUse(host, port)
+            : m.code === 'EMBEDDED_PG_HOST_UNAVAILABLE'
+              ? hostUnavailable(host)
+              : new Error(`embedded database: ${m.message}`),
+        );
+      }
     });
     void exitOf(child).then((code) => reject(new Error(`embedded database: its process exited (${code}) while starting`)));
   });
-  return { child, port: served };
+  return { child, port: served.port, url: served.url };
 }
 
 export async function startEmbeddedPostgres(opts: {
   dataDir: string;
+  /** EMBEDDED_PG_HOST: the address to listen on; default 127.0.0.1. */
+  host?: string;
   port: number;
   logger: Logger;
   /** EMBEDDED_QUERY_TIMEOUT_MS: the longest a statement of a connection that is not the daemon's runs (ms); default 5000. */
   queryTimeoutMs?: number;
 }): Promise<EmbeddedPostgres> {
   const started = Date.now();
+  const host = opts.host ?? '127.0.0.1';
   const queryTimeoutMs = opts.queryTimeoutMs ?? 5000;
   /** The process ended because a client's statement ran past the timeout: restarted at once, no error logged. */
   let timedOut: ChildProcess | undefined;
@@ -143,11 +166,11 @@ export async function startEmbeddedPostgres(opts: {
       if (code !== 0) throw new Error(`embedded database: creating it in ${dir} failed (exit ${code})`);
     }
   }
-  const first = await serve(opts.dataDir, opts.port, opts.logger, queryTimeoutMs);
+  const first = await serve(opts.dataDir, host, opts.port, opts.logger, queryTimeoutMs);
   const port = first.port;
   let child = first.child;
   watch(child);
-  opts.logger.info({ port, pid: child.pid, ms: Date.now() - started }, 'embedded database ready (PGlite)');
+  opts.logger.info({ host, port, pid: child.pid, ms: Date.now() - started }, 'embedded database ready (PGlite)');
 
   let closing = false;
   let restarting: Promise<void> | undefined;
@@ -164,7 +187,7 @@ export async function startEmbeddedPostgres(opts: {
           await new Promise((r) => setTimeout(r, wait));
           if (closing) return;
           try {
-            ({ child } = await serve(opts.dataDir, port, opts.logger, queryTimeoutMs));
+            ({ child } = await serve(opts.dataDir, host, port, opts.logger, queryTimeoutMs));
             watch(child);
             opts.logger.info({ port, pid: child.pid }, 'embedded database restarted');
             supervise(child);
@@ -178,7 +201,7 @@ export async function startEmbeddedPostgres(opts: {
   supervise(child);
 
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: first.url,
     port,
     async close() {
       if (closing) return;
