@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../src/core/db/embedded.js';
 import { EMBEDDED_SETTINGS, serveEmbedded, type EmbeddedServer } from '../../src/core/db/embedded-process.js';
 import { copyTemplate, saveTemplate, templateDir } from '../../src/core/db/embedded-template.js';
+import { FatalError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
@@ -64,6 +65,72 @@ describe('embedded database (no DATABASE_URL)', () => {
     }
     // Creates an embedded database and opens it again: several seconds each, more when test files share 2 cores.
   }, 90_000);
+});
+
+/** This machine's first IPv4 address that is not loopback (a container's or a host's own), if any. */
+const outsideAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a?.family === 'IPv4' && !a.internal)?.address;
+
+describe('EMBEDDED_PG_HOST: the address the embedded database listens on', () => {
+  /** Connects as psql would, to `host`; the error's code (ECONNREFUSED…) when it fails, else 'connected'. */
+  async function connectTo(host: string, port: number): Promise<string> {
+    const client = new pg.Client({ connectionString: `postgres://postgres@${host}:${port}/postgres`, connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return 'connected';
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code ?? String(err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  it.for<{ label: string; host: string | undefined; outside: string }>([
+    { label: '0.0.0.0', host: '0.0.0.0', outside: 'connected' },
+    { label: 'the default (127.0.0.1)', host: undefined, outside: 'ECONNREFUSED' },
+  ])("with $label, a connection on this machine's non-loopback address gives $outside; loopback always serves", { timeout: 60_000 }, async ({ host, outside }, ctx) => {
+    ctx.skip(outsideAddress === undefined, 'this machine has no IPv4 address besides loopback, so no address tells 0.0.0.0 from 127.0.0.1');
+    const dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    const port = await freePort();
+    // Through the configuration, as the Docker image sets it; unset is the default (127.0.0.1).
+    const app = await startTestApp({ DATABASE_URL: undefined, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port), EMBEDDED_PG_HOST: host });
+    try {
+      expect(await connectTo(outsideAddress ?? '', port)).toBe(outside);
+      expect(await connectTo('127.0.0.1', port)).toBe('connected');
+      // The daemon's own connections reach it on loopback whichever address it listens on.
+      expect(app.database?.url).toBe(`postgres://postgres@127.0.0.1:${port}/postgres`);
+    } finally {
+      await app.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says which variable to change: a port in use on that address, or an address this machine does not have', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    const port = (squatter.address() as { port: number }).port;
+    const start = (host: string, p: number) =>
+      startEmbeddedPostgres({ dataDir, host, port: p, logger: createLogger('silent') }).then(
+        async (db) => (await db.close(), undefined),
+        (e: unknown) => e as FatalError,
+      );
+    try {
+      const inUse = await start('127.0.0.1', port);
+      expect(inUse).toBeInstanceOf(FatalError);
+      expect(inUse?.message).toBe(`EMBEDDED_PG_PORT ${port} on 127.0.0.1 is already in use by another process; set EMBEDDED_PG_PORT to a free port`);
+      // 203.0.113.0/24 is reserved for documentation: no machine's interface has it.
+      const foreign = await start('203.0.113.1', 0);
+      expect(foreign).toBeInstanceOf(FatalError);
+      expect(foreign?.code).toBe('EMBEDDED_PG_HOST_UNAVAILABLE');
+      expect(foreign?.message).toMatch(/^EMBEDDED_PG_HOST 203\.0\.113\.1 is not an address of this machine/);
+    } finally {
+      squatter.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TIMEOUT_MS)', () => {
