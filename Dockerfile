@@ -36,9 +36,12 @@ WORKDIR /app
 # production: libraries take their production paths. DATA_DIR: the embedded database (when
 # DATABASE_URL is unset) and the on-disk spool live on the /data volume. HTTP_HOST: the health
 # server must listen beyond loopback, or neither Docker's port publishing nor other containers reach it.
+# EMBEDDED_PG_HOST: the same for the embedded database, so `docker run -p 127.0.0.1:54320:54320` lets
+# psql on the host in. It takes connections without a password: publish its port on loopback only.
 ENV NODE_ENV=production \
     DATA_DIR=/data \
-    HTTP_HOST=0.0.0.0
+    HTTP_HOST=0.0.0.0 \
+    EMBEDDED_PG_HOST=0.0.0.0
 
 # The writable data directory, owned by the user the daemon runs as. A named volume mounted here
 # starts as a copy of it, ownership included, so `node` can write to it. No VOLUME instruction: it
@@ -57,6 +60,8 @@ USER node
 
 # HTTP_PORT's default: /healthz, /readyz, /metrics and POST /webhooks/tradepost.
 EXPOSE 8080
+# EMBEDDED_PG_PORT's default: the embedded database, served when DATABASE_URL is unset.
+EXPOSE 54320
 
 # The slim image has no curl or wget, so Node itself probes /healthz (fetch is global in Node 20).
 # start-period covers opening the database and running migrations before the server listens.

@@ -22,6 +22,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
 const schemaNames: readonly string[] = Object.keys(envSchema.shape);
 const defaultHttpPort = envSchema.shape.HTTP_PORT.parse(undefined);
+const defaultEmbeddedPgPort = envSchema.shape.EMBEDDED_PG_PORT.parse(undefined);
 
 // --- docker-compose.yml -------------------------------------------------------------------------
 
@@ -155,6 +156,10 @@ const instructions = dockerfile();
 const finalStage = Math.max(...instructions.map((i) => i.stage));
 const final = instructions.filter((i) => i.stage === finalStage);
 const finalOne = (keyword: string) => final.filter((i) => i.keyword === keyword).at(-1);
+/** The final stage's ENV settings, later ones winning (values without quotes or spaces, as this Dockerfile writes them). */
+const imageEnv: Record<string, string> = Object.fromEntries(
+  final.filter((i) => i.keyword === 'ENV').flatMap((i) => [...i.args.matchAll(/([A-Z][A-Z0-9_]*)=(\S*)/g)].map((m) => [m[1] ?? '', m[2] ?? ''])),
+);
 
 // --- the compiled output ------------------------------------------------------------------------
 
@@ -388,8 +393,15 @@ describe('Dockerfile', () => {
     }
   });
 
-  it("exposes the schema's default HTTP_PORT", () => {
-    expect(finalOne('EXPOSE')?.args.split(/\s+/).map((p) => Number(p.split('/')[0]))).toEqual([defaultHttpPort]);
+  it("exposes the schema's default HTTP_PORT and EMBEDDED_PG_PORT, and nothing else", () => {
+    const exposed = final.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0])));
+    expect(exposed).toEqual([defaultHttpPort, defaultEmbeddedPgPort]);
+  });
+
+  it('listens beyond loopback inside its container, HTTP and the embedded database, so `docker run -p` reaches both', () => {
+    expect(imageEnv.HTTP_HOST).toBe('0.0.0.0');
+    expect(imageEnv.EMBEDDED_PG_HOST).toBe('0.0.0.0');
+    expect(envSchema.safeParse(imageEnv).error?.issues ?? [], 'the image environment passes envSchema').toEqual([]);
   });
 
   it('sets only schema variables (and NODE_ENV) in the image', () => {

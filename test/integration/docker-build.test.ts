@@ -92,7 +92,7 @@ describe('the Docker image, built and run without an engine', () => {
     const httpPort = await freePort();
     const pgPort = await freePort();
     let output = '';
-    // The image's environment (NODE_ENV, DATA_DIR; HTTP_HOST stays on loopback here), no DATABASE_URL.
+    // The image's environment (NODE_ENV, DATA_DIR; HTTP_HOST and EMBEDDED_PG_HOST stay on loopback here), no DATABASE_URL.
     const child = spawn(process.execPath, ['dist/src/main.js'], {
       cwd: app,
       env: {
@@ -101,6 +101,7 @@ describe('the Docker image, built and run without an engine', () => {
         NODE_ENV: 'production',
         DATA_DIR: data,
         HTTP_HOST: '127.0.0.1',
+        EMBEDDED_PG_HOST: '127.0.0.1',
         HTTP_PORT: String(httpPort),
         EMBEDDED_PG_PORT: String(pgPort),
         BPTF_ENABLED: 'false',
