@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { passwordFileProblem } from './core/db/password-file.js';
-import { int, listenHost, optional, urlPassword } from './core/env-vars.js';
+import { int, listenHost, optional, urlPassword, urlUser } from './core/env-vars.js';
 import type { FeedConfig } from './core/feed-config.js';
 import { ConfigError } from './errors.js';
 import { FEED_CONFIGS } from './feeds/config.js';
@@ -171,7 +171,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * in DATABASE_URL (decoded; the redactor adds the encoded form) and those each feed declares.
  */
 export function configSecrets(config: Config): string[] {
-  const out = [urlPassword(config.databaseUrl)];
+  const password = urlPassword(config.databaseUrl);
+  // A database password equal to its user name (the compose stack's tributary:tributary) is told by
+  // the user name, which logs show; matched as a bare value it masked the product's own name in every
+  // line ("*** started"). The URL rule still masks it inside any connection string.
+  const out = [password !== undefined && password === urlUser(config.databaseUrl) ? undefined : password];
   const feeds: Readonly<Record<string, unknown>> = config.feeds;
   for (const c of FEED_CONFIGS as readonly FeedConfig[]) out.push(...c.secrets(feeds[c.feed]));
   return out.filter((s): s is string => s !== undefined && s !== '');

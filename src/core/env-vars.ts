@@ -26,6 +26,17 @@ export const list = z
   .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
   .refine((xs) => xs.length > 0, 'must name at least one entry');
 
+/** The user name in a URL's userinfo, decoded; undefined when there is none or the URL does not parse. */
+export function urlUser(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url).username;
+    return u ? decodeURIComponent(u) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The password in a URL (decoded), for the redactor: a credential written into a URL is a secret too. */
 export function urlPassword(url: string | undefined): string | undefined {
   if (!url) return undefined;

@@ -138,4 +138,10 @@ describe('loadConfig', () => {
     });
     expect(configSecrets(c).sort()).toEqual(['db@pw', 'login pw', 'store-pw', 'tp-key-1234', 'webhook-secret-0123456789']);
   });
+
+  it('configSecrets leaves out a database password equal to its user name (the compose stack: tributary:tributary)', () => {
+    // Matched as a bare value, it masked "tributary" in every log line; the URL rule still hides it in URLs.
+    expect(configSecrets(loadConfig({ DATABASE_URL: 'postgres://tributary:tributary@postgres:5432/tributary' }))).toEqual([]);
+    expect(configSecrets(loadConfig({ DATABASE_URL: 'postgres://tributary:other-pw@postgres:5432/tributary' }))).toEqual(['other-pw']);
+  });
 });
