@@ -8,6 +8,7 @@ import * as ingestRejectsReplay from './2026_12_02_001_ingest_rejects_replay.js'
 import * as eventsReplayed from './2026_12_07_001_events_replayed.js';
 import * as lastErrorAt from './2026_12_07_002_last_error_at.js';
 import * as quotes from './2026_12_08_001_quotes.js';
+import * as listingQuotable from './2026_12_08_002_listing_quotable.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed in code (not read from the folder at run
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_07_001_events_replayed': eventsReplayed,
   '2026_12_07_002_last_error_at': lastErrorAt,
   '2026_12_08_001_quotes': quotes,
+  '2026_12_08_002_listing_quotable': listingQuotable,
 };

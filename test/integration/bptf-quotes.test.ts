@@ -172,6 +172,52 @@ describe('bptf_quotes', () => {
     ]);
   });
 
+  it('stores quotable exactly as the eligibility test it replaced reads the listing', async () => {
+    // The jsonb test a recompute ran on every listing before quotable was stored (its listing-only
+    // part), over arbitrary currencies, items, intents and apps: the two never disagree.
+    // Weighted toward the eligible shape, so that both answers come up often.
+    const value = fc.oneof(
+      { arbitrary: fc.oneof(fc.integer({ min: -5, max: 100 }), fc.double({ min: 0, max: 100, noNaN: true })), weight: 6 },
+      { arbitrary: fc.constantFrom<unknown>(null, '1', {}, []), weight: 1 },
+    );
+    const currencies = fc.oneof(
+      { arbitrary: fc.record({ keys: value, metal: value }, { requiredKeys: [] }), weight: 6 },
+      { arbitrary: fc.record({ keys: value, metal: value, usd: value }, { requiredKeys: ['usd'] }), weight: 1 },
+      { arbitrary: fc.constantFrom<unknown>([], null, '5 ref'), weight: 1 },
+    );
+    const seen = new Set<boolean>();
+    const spells = fc.constantFrom<unknown>(undefined, [], [{ name: 'Exorcism' }], {}, { a: 1 }, null);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ currencies, spells, intent: fc.constantFrom('buy', 'sell', 'trade'), appid: fc.constantFrom(440, 440, 570), item: fc.constantFrom(true, true, false) }), { minLength: 1, maxLength: 20 }),
+        async (specs) => {
+          await sql`TRUNCATE bptf_listings`.execute(db);
+          const events = specs.map((x, i) => {
+            const e = update(`q${i}`, T0, { intent: x.intent as 'buy', appid: x.appid, item: x.item ? { ...HAT, ...(x.spells === undefined ? {} : { spells: x.spells }) } : null });
+            e.payload.currencies = x.currencies;
+            return e;
+          });
+          await write(events, false);
+          const r = await sql<{ id: string; quotable: boolean; before: boolean }>`
+            SELECT id, quotable, coalesce(appid = 440 AND sku IS NOT NULL AND intent IN ('buy', 'sell')
+              AND spelled IS NOT TRUE AND (price_keys IS NOT NULL OR price_metal IS NOT NULL)
+              AND (currencies - 'keys' - 'metal') = '{}'::jsonb
+              AND (price_keys IS NOT NULL OR NOT currencies ? 'keys')
+              AND (price_metal IS NOT NULL OR NOT currencies ? 'metal'), false) AS before
+            FROM bptf_listings ORDER BY id`.execute(db);
+          expect(r.rows).toHaveLength(specs.length);
+          for (const row of r.rows) {
+            expect(row.quotable, row.id).toBe(row.before);
+            seen.add(row.quotable);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+    // The generator reaches both answers.
+    expect([...seen].sort()).toEqual([false, true]);
+  });
+
   it('sets the bot columns from bot listings only', async () => {
     await write([
       update('human-sell', T0, { intent: 'sell', currencies: { metal: 10 } }),

@@ -39,17 +39,13 @@ export async function savepoint<DB extends BptfTables>(db: Kysely<DB>, action: '
 }
 
 /**
- * An eligible listing (alias `l`, with the key rate as `rate.ref`): live, TF2, with a SKU, a buy or a
- * sell, priced in keys and/or metal only (numbers), not spelled, its owner not blocklisted; priced in
- * keys only while a key rate exists.
+ * An eligible listing (alias `l`, with the key rate as `rate.ref`): live, `quotable` (its own part:
+ * TF2, a SKU, a buy or a sell, priced in keys and/or metal only with numbers, not spelled; a stored
+ * generated column, migration 2026_12_08_002), its owner not blocklisted, and priced in keys only
+ * while a key rate exists.
  */
 const ELIGIBLE = sql`
-  l.deleted_at IS NULL AND l.appid = 440 AND l.sku IS NOT NULL AND l.intent IN ('buy', 'sell')
-  AND l.spelled IS NOT TRUE
-  AND (l.price_keys IS NOT NULL OR l.price_metal IS NOT NULL)
-  AND (l.currencies - 'keys' - 'metal') = '{}'::jsonb
-  AND (l.price_keys IS NOT NULL OR NOT l.currencies ? 'keys')
-  AND (l.price_metal IS NOT NULL OR NOT l.currencies ? 'metal')
+  l.deleted_at IS NULL AND l.quotable
   AND (coalesce(l.price_keys, 0) = 0 OR rate.ref IS NOT NULL)
   AND NOT EXISTS (SELECT 1 FROM bptf_blocked_steamids b WHERE b.steamid = l.steamid)`;
 
@@ -65,6 +61,10 @@ const ELIGIBLE = sql`
  * The best buy is the highest value, the best sell the lowest; ties go to the listing bumped last,
  * then to the smaller id ("C" collation), so the quote depends on the listings only, never on the
  * order their events came in. Values in refined are exact (numeric): metal + keys × rate.
+ *
+ * Cost: every eligible listing of the SKUs is read once. The bench's 11 SKUs (31,000 live listings)
+ * took about 95 ms of backend CPU per recompute, down from 140 ms with the jsonb eligibility test, a
+ * join with the SKU list and ordered array_aggs.
  */
 export async function recomputeQuotes<DB extends BptfTables>(db: Kysely<DB>, skus: readonly string[], changedAtMs: readonly (number | null)[]): Promise<TableChange> {
   if (skus.length === 0) return { table: 'bptf_quotes', ids: [], eventTimesMs: [] };
@@ -78,21 +78,35 @@ export async function recomputeQuotes<DB extends BptfTables>(db: Kysely<DB>, sku
       SELECT l.sku, l.intent, l.id, l.automatic, l.bumped_at, coalesce(l.price_keys, 0) <> 0 AS in_keys,
              -- Metal alone keeps its own scale (10, not 10.00).
              CASE WHEN coalesce(l.price_keys, 0) = 0 THEN coalesce(l.price_metal, 0) ELSE coalesce(l.price_metal, 0) + l.price_keys * rate.ref END AS v
-      FROM touched t JOIN bptf_listings l ON l.sku = t.sku CROSS JOIN rate
-      WHERE ${ELIGIBLE}
+      -- = ANY, not a join with touched: the planner reads an array's length, not an unnest's, and with
+      -- a join it once chose a nested loop that compared every listing with every SKU (half the run).
+      FROM bptf_listings l CROSS JOIN rate
+      WHERE l.sku = ANY(${skus}::text[]) AND ${ELIGIBLE}
     ),
-    q AS (
+    -- Prices and counts in one hashed pass (no sort); then the ties are broken among the listings at
+    -- the best price only (a few rows), where an ordered array_agg sorted every eligible listing twice.
+    agg AS (
       SELECT sku,
         max(v) FILTER (WHERE intent = 'buy') AS buy_ref,
-        (array_agg(id ORDER BY v DESC, bumped_at DESC NULLS LAST, id COLLATE "C") FILTER (WHERE intent = 'buy'))[1] AS buy_listing_id,
         (count(*) FILTER (WHERE intent = 'buy'))::int AS buy_count,
         min(v) FILTER (WHERE intent = 'sell') AS sell_ref,
-        (array_agg(id ORDER BY v, bumped_at DESC NULLS LAST, id COLLATE "C") FILTER (WHERE intent = 'sell'))[1] AS sell_listing_id,
         (count(*) FILTER (WHERE intent = 'sell'))::int AS sell_count,
         max(v) FILTER (WHERE intent = 'buy' AND automatic) AS bot_buy_ref,
         min(v) FILTER (WHERE intent = 'sell' AND automatic) AS bot_sell_ref,
         CASE WHEN bool_or(in_keys) THEN (SELECT ref FROM rate) END AS key_rate_ref
       FROM elig GROUP BY sku
+    ),
+    best AS (
+      SELECT DISTINCT ON (e.sku, e.intent) e.sku, e.intent, e.id
+      FROM elig e JOIN agg a ON a.sku = e.sku AND e.v = CASE WHEN e.intent = 'buy' THEN a.buy_ref ELSE a.sell_ref END
+      ORDER BY e.sku, e.intent, e.bumped_at DESC NULLS LAST, e.id COLLATE "C"
+    ),
+    q AS (
+      SELECT a.sku, a.buy_ref, b.id AS buy_listing_id, a.buy_count, a.sell_ref, s.id AS sell_listing_id, a.sell_count,
+             a.bot_buy_ref, a.bot_sell_ref, a.key_rate_ref
+      FROM agg a
+      LEFT JOIN best b ON b.sku = a.sku AND b.intent = 'buy'
+      LEFT JOIN best s ON s.sku = a.sku AND s.intent = 'sell'
     ),
     old AS (SELECT o.* FROM bptf_quotes o JOIN touched t USING (sku)),
     diff AS (

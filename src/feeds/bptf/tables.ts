@@ -25,6 +25,8 @@ export interface BptfListingsTable {
   automatic: boolean;
   /** Generated: payload.item.spells non-empty. */
   spelled: boolean;
+  /** Generated: the listing's own part of a quote's eligibility (migration 2026_12_08_002). */
+  quotable: boolean;
 }
 
 export interface BptfListingEventsTable {
