@@ -77,6 +77,9 @@ const oddNumber = fc.oneof(
   fc.constantFrom('-0.0', '1.', '.5', '-', '+1', '01', '1e', '0.1000', '123456789012345678', '100000000000000000', 'tru', 'nul'),
 );
 
+/** The members of `item` sku.ts reads, but defindex and quality (written here, not taken from sku.ts's list, which the scanner uses). */
+const SKU_FIELDS_BUT_TWO = ['appid', 'australium', 'craftNumber', 'craftable', 'crateSeries', 'elevatedQuality', 'festivized', 'killstreakTier', 'paint', 'particle', 'priceindex', 'recipe', 'texture', 'tradable', 'wearTier'];
+
 /** Keys deep in a payload: anything, escapes included (the scanner does not compare them). */
 const deepKey = fc.oneof(fc.constantFrom('"name"', '"raw"', '"id"', '"x"', '"é"', '"n\\u0061me"'), str);
 /** Other keys of events, payloads, items and values, where the scanner compares keys: plain text, none the scanner looks for. */
@@ -124,6 +127,18 @@ function listingFrames(noisy: boolean): fc.Arbitrary<string> {
       { weight: 4, arbitrary: obj(fc.tuple(fc.option(field(keyOf(k), v)), extras(4)).map(([f, rest]) => (f ? [f, ...rest] : rest))) },
       { weight: 1, arbitrary: mostly(1, value.filter((x) => typeof x === 'string' || 'items' in x), value) },
     );
+  /** Members of `item` the SKU reads (sku.ts), often as backpack.tf writes them, now and then anything. */
+  const small = fc.oneof(fc.nat(40).map(String), fc.constantFrom('5021', '30329', '15085', '0', '-1', '1.5'));
+  const withId = fc.tuple(small, fc.option(small)).map(([id, other]): Json => ({ members: [['"id"', id], ...(other === null ? [] : [['"itemDefindex"', other] as const])] }));
+  const skuValue = fc.oneof({ weight: 3, arbitrary: small }, { weight: 3, arbitrary: withId }, { weight: 1, arbitrary: fc.constantFrom('true', 'false', '"70"', '"1-2"', '"#2f4f4f"') }, { weight: 1, arbitrary: value });
+  // defindex and quality most of the time (an item without them has no SKU), then any of the others.
+  const skuFields = fc
+    .tuple(
+      fc.option(field(keyOf('defindex'), mostly(6, small, skuValue)), { freq: 8 }),
+      fc.option(field(keyOf('quality'), mostly(6, fc.oneof(small, withId), skuValue)), { freq: 8 }),
+      fc.subarray(SKU_FIELDS_BUT_TWO, { maxLength: 6 }).chain((keys) => fc.tuple(...keys.map((k) => field(keyOf(k), skuValue)))),
+    )
+    .map(([d, q, rest]) => [...(d ? [d] : []), ...(q ? [q] : []), ...rest]);
   const time = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1_600_000_000, max: 1_800_000_000 }).map(String) }, { weight: 1, arbitrary: scalar });
 
   const listingId = mostly(30, fc.tuple(fc.string({ minLength: 1, maxLength: 40 }), fc.nat(2)).map(([s, style]) => stringToken(s, style)), fc.constantFrom('""', `"${'x'.repeat(513)}"`, '440', 'null', '{}'));
@@ -132,7 +147,13 @@ function listingFrames(noisy: boolean): fc.Arbitrary<string> {
     field(keyOf('steamid'), fc.oneof(digitString(17, 17).map((d) => `"${d}"`), scalar)),
     field(keyOf('appid'), fc.oneof(fc.constant('440'), scalar)),
     field(keyOf('intent'), fc.oneof(fc.constantFrom('"buy"', '"sell"', '"b\\u0075y"'), scalar)),
-    field(keyOf('item'), nested('name', fc.oneof(str, value))),
+    field(
+      keyOf('item'),
+      fc.oneof(
+        { weight: 3, arbitrary: obj(fc.tuple(fc.option(field(keyOf('name'), fc.oneof(str, value))), skuFields, extras(3)).map(([n, f, rest]) => [...(n ? [n] : []), ...f, ...rest])) },
+        { weight: 1, arbitrary: nested('name', fc.oneof(str, value)) },
+      ),
+    ),
     field(keyOf('value'), nested('raw', fc.oneof(num, value))),
     field(fc.constant('"currencies"'), value),
     field(keyOf('listedAt'), time),
@@ -277,6 +298,7 @@ describe('bptf scanner against the JSON.parse path', () => {
     let runs = 0;
     let accepted = 0;
     let listings = 0;
+    let withSku = 0;
     fc.assert(
       fc.property(frames, (frame) => {
         runs++;
@@ -308,6 +330,7 @@ describe('bptf scanner against the JSON.parse path', () => {
           const { currencies: _, ...columns } = extractListingColumns(expected);
           const { currencies: __, ...scanned } = raw.columns as typeof raw.columns & { currencies?: unknown };
           expect(scanned).toEqual(columns);
+          if (columns.sku !== null) withSku++;
         }
       }),
       { numRuns: 1500 },
@@ -315,5 +338,7 @@ describe('bptf scanner against the JSON.parse path', () => {
     // The property says something only if the scanner takes a good share of the frames, with events in them.
     expect(accepted / runs).toBeGreaterThan(0.3);
     expect(listings).toBeGreaterThan(runs / 2);
+    // Items with a SKU, whose members the scanner picks out (scanner.ts itemMembers).
+    expect(withSku).toBeGreaterThan(runs / 20);
   });
 });

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { skuOf } from '../../src/feeds/bptf/sku.js';
+import { readFileSync } from 'node:fs';
+import { SKU_ITEM_FIELDS, skuOf } from '../../src/feeds/bptf/sku.js';
+import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import captured from '../fixtures/bptf-captured-events.json' with { type: 'json' };
 
 /** The fields every backpack.tf item carries; each case below adds what makes it that item. */
@@ -357,5 +359,27 @@ describe('skuOf on malformed input', () => {
         return sku === null || /^\d+;\d+(;[a-z0-9-]+)*$/.test(sku);
       }),
     );
+  });
+});
+
+describe('SKU_ITEM_FIELDS (the members of item the fast parser keeps)', () => {
+  const pick = (item: Record<string, unknown>) => Object.fromEntries(Object.entries(item).filter(([k]) => SKU_ITEM_FIELDS.includes(k)));
+
+  it('names every member of item that sku.ts reads', () => {
+    const source = readFileSync(new URL('../../src/feeds/bptf/sku.ts', import.meta.url), 'utf8');
+    const read = new Set([...source.matchAll(/\bitem\.(\w+)/g)].map((m) => m[1]));
+    expect(read.size).toBeGreaterThan(10);
+    for (const field of read) expect(SKU_ITEM_FIELDS, field).toContain(field);
+  });
+
+  it('gives the same SKU as the whole item, on the captured events and the simulator\'s items', () => {
+    const items = [...captured.map((e) => e.payload.item), ...Array.from({ length: 200 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_000_000 }).payload.item)] as Record<string, unknown>[];
+    let withSku = 0;
+    for (const item of items) {
+      const sku = skuOf(item);
+      if (sku !== null) withSku++;
+      expect(skuOf(pick(item)), JSON.stringify(item)).toBe(sku);
+    }
+    expect(withSku).toBe(items.length);
   });
 });

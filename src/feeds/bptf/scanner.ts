@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { extractListingColumns } from './listing-columns.js';
 import { isListingId, rawPayloadText, type ListingEvent, type ParsedFrame, type RawColumns, type RawPayload } from './listing-event.js';
 import { normalizeObjectId, objectIdTimeMs } from './object-id.js';
+import { SKU_ITEM_FIELDS } from './sku.js';
 import type { ReceivedEvent } from './received.js';
 
 /**
@@ -115,6 +116,13 @@ const KEY_NAME = Buffer.from('name');
 const KEY_RAW = Buffer.from('raw');
 const LISTING_UPDATE = Buffer.from('listing-update');
 const LISTING_DELETE = Buffer.from('listing-delete');
+
+/** The members of `item` the pipeline reads (the SKU's fields and the name), by key length: [key bytes, key]. */
+const ITEM_KEYS = new Map<number, Array<readonly [Buffer, string]>>();
+for (const key of [...SKU_ITEM_FIELDS, 'name']) {
+  const bytes = Buffer.from(key);
+  ITEM_KEYS.set(bytes.length, [...(ITEM_KEYS.get(bytes.length) ?? []), [bytes, key] as const]);
+}
 
 /** Bytes that end the fast loop inside a string: '"', '\\', control characters, non-ASCII. */
 const STRING_STOP = new Uint8Array(256);
@@ -609,23 +617,74 @@ class Scanner {
   }
 
   /**
-   * The recorded value as JSON.parse would give it, except objects and arrays, which are stood in for
-   * by empty ones: extractListingColumns only asks what type they are.
-   */
-  /**
-   * The payload's `item` object, parsed: its SKU reads a dozen fields at two levels, which the
-   * scanner's slots do not follow. Only the item's span is parsed (about half of a payload); were it
-   * ever refused, the item's name alone still gives the item_name column.
+   * The payload's `item`, with the members the pipeline reads (ITEM_KEYS) as JSON.parse gives them and
+   * no others: its SKU reads a dozen fields at two levels, which the scanner's slots do not follow, and
+   * parsing the whole item (half of a payload: prices, image URLs, descriptions) made most of the
+   * daemon's garbage. A key with escapes could spell one of those fields, so the whole item is parsed
+   * then; were that ever refused, the item's name alone still gives the item_name column.
    */
   itemObject(): unknown {
     const i = F_ITEM * SLOT_WIDTH;
+    const start = this.spans[i] as number;
     try {
-      return JSON.parse(this.b.toString('utf8', this.spans[i] as number, this.spans[i + 1] as number));
+      return this.itemMembers(start) ?? JSON.parse(this.b.toString('utf8', start, this.spans[i + 1] as number));
     } catch {
       return { name: this.slotValue(F_ITEM_NAME) };
     }
   }
 
+  /** The members of the object at `start` (validated by the payload's walk) that ITEM_KEYS names; undefined when a key has escapes. */
+  itemMembers(start: number): Record<string, unknown> | undefined {
+    const b = this.b;
+    const out: Record<string, unknown> = {};
+    let p = skipWs(b, start + 1);
+    if (b[p] === 0x7d) return out;
+    for (;;) {
+      p = skipWs(b, p);
+      const ks = p + 1;
+      p = this.skipString(p);
+      if (this.stringFlags & 1) return undefined;
+      const ke = p - 1;
+      p = skipWs(b, skipWs(b, p) + 1); // past the colon
+      const key = this.itemKey(ks, ke);
+      const from = p;
+      p = this.walk(p, 0);
+      if (key !== undefined) out[key] = this.valueAt(from, p);
+      p = skipWs(b, p);
+      if (b[p++] === 0x7d) return out;
+    }
+  }
+
+  /** The ITEM_KEYS key that bytes [ks, ke) are, or undefined. */
+  itemKey(ks: number, ke: number): string | undefined {
+    const candidates = ITEM_KEYS.get(ke - ks);
+    if (candidates) for (const [bytes, key] of candidates) if (this.is(ks, ke, bytes)) return key;
+    return undefined;
+  }
+
+  /** The value in bytes [from, end) that walk just skipped (valueType and stringFlags are its own), as JSON.parse gives it. */
+  valueAt(from: number, end: number): unknown {
+    const c = this.b[from];
+    if (c === 0x7b || c === 0x5b) return JSON.parse(this.b.toString('utf8', from, end));
+    switch (this.valueType) {
+      case T_STRING:
+        if (this.stringFlags & 1) return JSON.parse(this.b.toString('utf8', from, end));
+        return this.b.toString(this.stringFlags & 2 ? 'utf8' : 'latin1', from + 1, end - 1);
+      case T_NUMBER:
+        return this.slotNumber(from, end);
+      case T_TRUE:
+        return true;
+      case T_FALSE:
+        return false;
+      default:
+        return null;
+    }
+  }
+
+  /**
+   * The recorded value as JSON.parse would give it, except objects and arrays, which are stood in for
+   * by empty ones: extractListingColumns only asks what type they are.
+   */
   slotValue(slot: number): unknown {
     const i = slot * SLOT_WIDTH;
     const s = this.spans;

@@ -42,6 +42,16 @@ const PAINT_CANS = new Set([
   5054, 5055, 5056, 5060, 5061, 5062, 5063, 5064, 5065, 5076, 5077,
 ]);
 
+/**
+ * Every member of `item` that skuOf reads. The fast parser builds an item of these alone (and the
+ * name) instead of parsing the whole item, half of a payload; a test holds skuOf of that to skuOf of
+ * the whole item, so a field read below and missing here fails it.
+ */
+export const SKU_ITEM_FIELDS: readonly string[] = [
+  'appid', 'australium', 'craftNumber', 'craftable', 'crateSeries', 'defindex', 'elevatedQuality', 'festivized',
+  'killstreakTier', 'paint', 'particle', 'priceindex', 'quality', 'recipe', 'texture', 'tradable', 'wearTier',
+];
+
 export function skuOf(item: unknown): string | null {
   try {
     return compute(item);
