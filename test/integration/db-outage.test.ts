@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import { makeListingUpdate } from '../../src/simulator/bptf-events.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -54,8 +54,16 @@ describe('database outages', () => {
     await tdb?.close();
   });
 
+  // DATABASE_TIMEOUT_MS bounds a statement: on Postgres, statement_timeout ends it at 1.5 s (and the
+  // client gives up at 2.5 s). The embedded database ignores statement_timeout and cannot cancel (one
+  // session, inside its event loop): a client timeout only abandons the statement, which still runs
+  // there, while the writer sends the batch again behind it. On two busy cores, statements queued in
+  // that one session waited past 2.5 s after a cut, each retry added more, and the backlog was not
+  // written within the tests' 30 s. There the daemon gets the default (30 s); the hang test, whose
+  // subject the timeout is, sets 1500 itself.
+  const databaseTimeoutMs = inject('embedded') ? '30000' : '1500';
   const start = (env: Record<string, string> = {}) =>
-    startTestApp({ DATABASE_URL: proxy.rewrite(tdb.url), BPTF_ENABLED: 'true', BPTF_URL: server.url, DATABASE_TIMEOUT_MS: '1500', ...env });
+    startTestApp({ DATABASE_URL: proxy.rewrite(tdb.url), BPTF_ENABLED: 'true', BPTF_URL: server.url, DATABASE_TIMEOUT_MS: databaseTimeoutMs, ...env });
 
   it('a 15 s cut under a steady stream loses nothing; /readyz is 503 during it and 200 after', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-cut-'));
@@ -218,7 +226,7 @@ describe('database outages', () => {
   }, 60_000);
 
   it('a write that hangs times out, is retried, and nothing is lost', async () => {
-    app = await start();
+    app = await start({ DATABASE_TIMEOUT_MS: '1500' });
     await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
     proxy.hang();
     sendNew(200);
