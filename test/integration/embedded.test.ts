@@ -186,7 +186,9 @@ describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TI
       }
       for (const [path, times] of Object.entries(answers)) {
         expect(times.length, JSON.stringify(answers)).toBeGreaterThanOrEqual(2);
-        expect(Math.max(...times), `${path} answer times (ms): ${times.join(', ')}`).toBeLessThan(200);
+        // Answered from memory: one that waited for the held database would take until the statement's
+        // end (the first, about 1.7 s). 1 s leaves a busy two-core machine's stalls room (200 ms did not).
+        expect(Math.max(...times), `${path} answer times (ms): ${times.join(', ')}`).toBeLessThan(1_000);
       }
       const ended = await sleeping;
       expect(ended.ok).toBe(false);

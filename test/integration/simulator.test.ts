@@ -312,7 +312,10 @@ describe('FakeTradePostServer', () => {
   });
 
   it('pings, keeps clients that pong and drops those that do not', async () => {
-    const server = await started(new FakeTradePostServer({ apiKeys: ['good'], pingIntervalMs: 100, pongTimeoutMs: 200 }));
+    // A ping every 100 ms, and 2 s to answer one: the polite client answers on this process's event
+    // loop, which a busy two-core machine can stall for longer than 200 ms; the silent one is
+    // dropped all the same, 2 s after its first ping.
+    const server = await started(new FakeTradePostServer({ apiKeys: ['good'], pingIntervalMs: 100, pongTimeoutMs: 2000 }));
     const polite = client(server.url);
     const silent = client(server.url);
     await Promise.all([polite.opened, silent.opened]);
@@ -325,7 +328,7 @@ describe('FakeTradePostServer', () => {
     expect((await silent.closed).code).toBe(1006);
     expect(server.droppedForNoPong).toBe(1);
 
-    // The polite client survives several more ping rounds.
+    // The polite client, connected as long as the silent one, survives several more ping rounds.
     const pingsAtDrop = server.pingsSent;
     await until(() => server.pingsSent >= pingsAtDrop + 4, 'four more pings');
     expect(polite.ws.readyState).toBe(WebSocket.OPEN);

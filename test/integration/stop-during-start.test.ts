@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -27,16 +27,27 @@ describe('one lifecycle', () => {
       RECONNECT_MAX_MS: '60000',
     });
     const app = createApp(config, createLogger('debug', sink));
+    // The retry's wait is drawn at random below its 10 s ceiling (full jitter): drawn near the top,
+    // so that a stop which waited it out (about 10 s) and a prompt one (milliseconds) are far apart.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999);
     let startError: unknown = 'pending';
     const started = app.start().then(
       () => (startError = undefined),
       (err: unknown) => (startError = err),
     );
-    await waitFor(() => logs.some((l) => l.includes('could not apply migrations')), 'a failed migration attempt');
+    let retryInMs: number;
+    try {
+      const line = await waitFor(() => logs.find((l) => l.includes('could not apply migrations')), 'a failed migration attempt');
+      retryInMs = (JSON.parse(line) as { retry_in_ms: number }).retry_in_ms;
+    } finally {
+      random.mockRestore();
+    }
+    expect(retryInMs).toBeGreaterThanOrEqual(9_900);
     const t0 = Date.now();
     await app.stop();
     await started;
-    expect(Date.now() - t0).toBeLessThan(2_000);
+    // Half the retry's wait: a busy machine's slowness (seconds at most) is still far from it.
+    expect(Date.now() - t0).toBeLessThan(5_000);
     expect(startError).toBeUndefined();
     expect(logs.join('')).toContain('tributary stopped');
     expect(logs.some((l) => l.includes('"level":60'))).toBe(false);
