@@ -186,8 +186,11 @@ describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TI
       }
       for (const [path, times] of Object.entries(answers)) {
         expect(times.length, JSON.stringify(answers)).toBeGreaterThanOrEqual(2);
-        // Answered from memory: one that waited for the held database would take until the statement's
-        // end (the first, about 1.7 s). 1 s leaves a busy two-core machine's stalls room (200 ms did not).
+        // Answered from memory: within 200 ms as a rule (the median: a busy two-core machine stalls an
+        // event loop past 200 ms now and then), and never near an answer that waited for the held
+        // database, which would take until the statement's end (the first, about 1.7 s).
+        const sorted = [...times].sort((a, b) => a - b);
+        expect(sorted[Math.floor(sorted.length / 2)], `${path} answer times (ms): ${times.join(', ')}`).toBeLessThanOrEqual(200);
         expect(Math.max(...times), `${path} answer times (ms): ${times.join(', ')}`).toBeLessThan(1_000);
       }
       const ended = await sleeping;
