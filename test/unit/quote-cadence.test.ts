@@ -1,0 +1,60 @@
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import type { CoreDatabase } from '../../src/core/db/schema.js';
+import { QUOTE_RECOMPUTE_MAX_INTERVAL_MS, QuoteRecomputer } from '../../src/feeds/bptf/quote-recompute.js';
+import { createLogger } from '../../src/logger.js';
+import { fakeFeedContext } from '../helpers/feed-context.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * The recompute's cadence (quote-recompute.ts): runs start at most every intervalMs while they are
+ * short, and a long run waits RUN_SHARE (2.5) times its own duration, at most
+ * QUOTE_RECOMPUTE_MAX_INTERVAL_MS, from its start. The recompute's write is a stub that takes a set
+ * time; the database answers nothing (the start's catch-up finds no SKU).
+ */
+async function runStarts(runMs: number, intervalMs: number, runs: number): Promise<number[]> {
+  const db = new Kysely<CoreDatabase>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (k) => new PostgresIntrospector(k),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  });
+  const { ctx } = fakeFeedContext('bptf', { logger: createLogger('silent'), db });
+  const starts: number[] = [];
+  const r = new QuoteRecomputer();
+  r.intervalMs = intervalMs;
+  // Every run finds the SKU dirty again, as under a firehose.
+  ctx.writeNow = async () => {
+    starts.push(Date.now());
+    await new Promise((resolve) => setTimeout(resolve, runMs));
+    if (starts.length < runs) r.mark(new Map([['5021;6', Date.now()]]));
+    return [];
+  };
+  const stop = new AbortController();
+  const attached = r.attach(ctx, stop.signal);
+  r.mark(new Map([['5021;6', Date.now()]]));
+  await waitFor(() => starts.length >= runs, `${runs} runs`, 20_000);
+  stop.abort();
+  await attached;
+  return starts.slice(1).map((t, i) => t - (starts[i] as number));
+}
+
+describe('quote recompute cadence', () => {
+  it('starts short runs every intervalMs', async () => {
+    const gaps = await runStarts(5, 50, 6);
+    // Timers fire late on a busy machine, never early (1 ms: the clock's rounding).
+    for (const g of gaps) expect(g).toBeGreaterThanOrEqual(49);
+    expect(Math.min(...gaps)).toBeLessThan(2.5 * 50);
+  });
+
+  it('spaces long runs by 2.5 times their duration, and by no more than the maximum', async () => {
+    const gaps = await runStarts(100, 50, 5);
+    for (const g of gaps) expect(g).toBeGreaterThanOrEqual(249);
+    const capped = await runStarts(300, 50, 4);
+    for (const g of capped) expect(g).toBeGreaterThanOrEqual(QUOTE_RECOMPUTE_MAX_INTERVAL_MS - 1);
+    // The cap, not 2.5 x 300 ms: the earliest start after it is well before 750 ms.
+    expect(Math.min(...capped)).toBeLessThan(700);
+  });
+});
