@@ -542,6 +542,17 @@ describe.skipIf(!hasComposeCli)('docker compose config', () => {
     expect(resolved.tributary?.environment?.HTTP_PORT).toBe(String(defaultHttpPort));
   });
 
+  it('publishes the stack\'s Postgres on 5432, or on POSTGRES_PORT from .env or the shell, never moving the daemon\'s own URL', async () => {
+    const daemonUrl = (await resolve(undefined)).tributary?.environment?.DATABASE_URL;
+    expect(published((await resolve(undefined)).postgres)).toEqual(['127.0.0.1:5432:5432']);
+    const fromDotEnv = await resolve('POSTGRES_PORT=35432\n');
+    expect(published(fromDotEnv.postgres)).toEqual(['127.0.0.1:35432:5432']);
+    // Inside the network the daemon still reaches Postgres on its own port.
+    expect(fromDotEnv.tributary?.environment?.DATABASE_URL).toBe(daemonUrl);
+    expect(daemonUrl).toMatch(/@postgres:5432\//);
+    expect(published((await resolve(undefined, { POSTGRES_PORT: '35433' })).postgres)).toEqual(['127.0.0.1:35433:5432']);
+  });
+
   it('mounts a tmpfs over the demo-db data directory', async () => {
     const resolved = await resolve(undefined);
     expect(resolved['demo-db']?.tmpfs ?? []).toContain('/var/lib/postgresql/data');
