@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { ReconnectingSocket, STABLE_AFTER_MS } from '../../src/core/transport/reconnecting-socket.js';
@@ -463,6 +464,57 @@ describe('ReconnectingSocket logs', () => {
       expect(errors.at(-1)?.in_a_row).toBe(errors.length);
     } finally {
       await socket.stop();
+    }
+  });
+});
+
+describe('ReconnectingSocket shutdown', () => {
+  /**
+   * A server that never answers the client's close frame and goes on sending a text frame every
+   * 100 ms for 700 ms after it: as a daemon sees a server whose frames, sent before the close, it
+   * reads late. Frames are written on the raw socket (ws would stop sending once closing).
+   */
+  async function lingeringServer(): Promise<{ url: string; close: () => Promise<void> }> {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (ws) => {
+      const raw = (ws as unknown as { _socket: Socket })._socket;
+      // Take the socket from ws: the client's close frame is never answered.
+      raw.removeAllListeners('data');
+      let sent = 0;
+      raw.once('data', () => {
+        const timer = setInterval(() => {
+          const text = Buffer.from(`m${sent++}`);
+          if (sent > 7 || raw.destroyed) clearInterval(timer);
+          else raw.write(Buffer.concat([Buffer.from([0x81, text.length]), text]));
+        }, 100);
+      });
+    });
+    return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, close: () => new Promise((r) => wss.close(() => r())) };
+  }
+
+  it('keeps reading while frames come after its close frame, past closeTimeoutMs, and terminates within twice it', async () => {
+    const server = await lingeringServer();
+    const received: Array<{ text: string; at: number }> = [];
+    const { socket, states } = harness(server.url, {
+      closeTimeoutMs: 300,
+      createSession: () => ({ onOpen: (c) => c.ready(), onMessage: (b) => void received.push({ text: b.toString(), at: realNow() }) }),
+    });
+    try {
+      socket.start();
+      await waitFor(() => states.at(-1)?.[0] === 'connected', 'connected');
+      const closingAt = realNow();
+      await socket.stop();
+      const stoppedAfter = realNow() - closingAt;
+      // Frames kept coming every 100 ms, so the wait went on past 300 ms: the frames at 400 ms and
+      // later were read (the 7th frame would be at 700 ms, beyond twice the timeout).
+      expect(received.some((m) => m.at - closingAt > 350), JSON.stringify(received.map((m) => m.at - closingAt))).toBe(true);
+      expect(received.length).toBeLessThan(7);
+      // Twice the timeout in all, whatever keeps coming (slack for a busy machine's timers).
+      expect(stoppedAfter).toBeGreaterThanOrEqual(550);
+      expect(stoppedAfter).toBeLessThan(1_500);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -16,7 +16,9 @@ import { delay } from '../../util/delay.js';
  *   sending data (a pong does not count as data).
  * - Shutdown: aborting `signal` closes the socket with a close handshake (code 1000); messages that
  *   arrive before the server's close reply are still delivered to the session. After closeTimeoutMs
- *   the socket is terminated.
+ *   without one the socket is terminated: each message restarts that wait (the server is still
+ *   delivering what it sent before our close frame, which a busy daemon reads late), up to twice
+ *   closeTimeoutMs in all.
  *
  * Protocol logic lives in the Session a connector creates for each connection; this file knows
  * nothing about any upstream's messages.
@@ -224,11 +226,22 @@ export class ReconnectingSocket {
         },
       };
 
+      const closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+      /** When the shutdown's close began (ms); 0: not closing for a shutdown. */
+      let closingSince = 0;
       this.#closeCurrent = () => {
         if (ws.readyState === WebSocket.OPEN) {
           ws.close(1000, 'shutting down');
-          closeTimer ??= setTimeout(() => ws.terminate(), o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+          closingSince = Date.now();
+          closeTimer ??= setTimeout(() => ws.terminate(), closeTimeoutMs);
         } else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      };
+      /** A message during the shutdown's close: wait closeTimeoutMs more for the reply, within twice closeTimeoutMs in all. */
+      const extendClose = () => {
+        if (closingSince === 0 || !closeTimer) return;
+        clearTimeout(closeTimer);
+        const left = closingSince + 2 * closeTimeoutMs - Date.now();
+        closeTimer = setTimeout(() => ws.terminate(), Math.max(0, Math.min(closeTimeoutMs, left)));
       };
       if (this.#abort.signal.aborted) this.#closeCurrent();
 
@@ -266,6 +279,7 @@ export class ReconnectingSocket {
       });
       ws.on('message', (data, isBinary) => {
         armStall();
+        extendClose();
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data));
         try {
           session.onMessage(buf, isBinary, control);
