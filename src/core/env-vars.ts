@@ -26,24 +26,23 @@ export const list = z
   .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
   .refine((xs) => xs.length > 0, 'must name at least one entry');
 
-/** The user name in a URL's userinfo, decoded; undefined when there is none or the URL does not parse. */
-export function urlUser(url: string | undefined): string | undefined {
+/** A part of a URL's userinfo, decoded; undefined when there is none or the URL does not parse. */
+function userinfo(url: string | undefined, part: 'username' | 'password'): string | undefined {
   if (!url) return undefined;
   try {
-    const u = new URL(url).username;
-    return u ? decodeURIComponent(u) : undefined;
+    const value = new URL(url)[part];
+    return value ? decodeURIComponent(value) : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** The user name in a URL (decoded). */
+export function urlUser(url: string | undefined): string | undefined {
+  return userinfo(url, 'username');
+}
+
 /** The password in a URL (decoded), for the redactor: a credential written into a URL is a secret too. */
 export function urlPassword(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  try {
-    const p = new URL(url).password;
-    return p ? decodeURIComponent(p) : undefined;
-  } catch {
-    return undefined;
-  }
+  return userinfo(url, 'password');
 }
