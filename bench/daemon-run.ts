@@ -6,7 +6,7 @@
 import { sql } from 'kysely';
 import { FakeBptfServer } from '../src/simulator/bptf-server.js';
 import { CommitTracker, lagStats, type LagStats, type TrackedFrame } from './commits.js';
-import { freePort, scrapeMetrics, startDaemon, type DaemonMode } from './daemon.js';
+import { daemonConnected, freePort, scrapeMetrics, startDaemon, type DaemonMode } from './daemon.js';
 import { checkpoint, countWrongRows, migrate, openDb, recreateDatabase, tableStats, walBytesSince, walLsn, type TableStats } from './db.js';
 import { settle } from './gc.js';
 import { cpuSeconds, cpuSecondsOf, machineCpu, sampleRss } from './rss.js';
@@ -76,13 +76,8 @@ export async function runDaemon(o: DaemonRunOptions, sender: Sender): Promise<Da
   const tracker = new CommitTracker(url, o.pollMs);
   let rss: ReturnType<typeof sampleRss> | undefined;
   try {
-    await Promise.race([
-      server.waitForConnections(1, 60_000),
-      daemon.exited.then((code) => {
-        throw new Error(`bench: the daemon exited (${code}) before connecting:\n${daemon.output().slice(-4000)}`);
-      }),
-    ]);
-    // The daemon has migrated by now (it connects upstream last): flush, as before the in-process phases.
+    await daemonConnected(daemon, server, 60_000);
+    // The daemon has migrated by now: flush, as before the in-process phases.
     await checkpoint(bench);
     await settle();
     await tracker.start();

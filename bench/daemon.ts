@@ -86,6 +86,19 @@ export interface Daemon {
   readonly exited: Promise<number | string>;
 }
 
+/**
+ * Resolves once `server` sees the daemon's first connection: the daemon connects upstream last, so
+ * its database is open and migrated by then. Rejects with the daemon's output if it exits first.
+ */
+export async function daemonConnected(daemon: Daemon, server: { waitForConnections(n: number, timeoutMs: number): Promise<void> }, timeoutMs: number): Promise<void> {
+  await Promise.race([
+    server.waitForConnections(1, timeoutMs),
+    daemon.exited.then((code) => {
+      throw new Error(`bench: the daemon exited (${code}) before connecting:\n${daemon.output().slice(-4000)}`);
+    }),
+  ]);
+}
+
 /** Children still running: killed if the bench itself exits early (error, watchdog, Ctrl-C). */
 const live = new Set<ChildProcess>();
 process.on('exit', () => {

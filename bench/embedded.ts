@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { FakeBptfServer } from '../src/simulator/bptf-server.js';
 import { delay } from '../src/util/delay.js';
-import { freePort, scrapeMetrics, startDaemon, type Daemon, type DaemonMode } from './daemon.js';
+import { daemonConnected, freePort, scrapeMetrics, startDaemon, type Daemon, type DaemonMode } from './daemon.js';
 import { checkpoint, dropDatabase, openDb, recreateDatabase } from './db.js';
 import { settle } from './gc.js';
 import { cpuSeconds, statusKb } from './rss.js';
@@ -183,13 +183,7 @@ async function startTarget(target: Target, o: EmbeddedBenchOptions): Promise<Run
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    // The daemon connects upstream last, after its database is open and migrated.
-    await Promise.race([
-      server.waitForConnections(1, 120_000),
-      daemon.exited.then((code) => {
-        throw new Error(`bench: the daemon exited (${code}) before connecting:\n${daemon.output().slice(-4000)}`);
-      }),
-    ]);
+    await daemonConnected(daemon, server, 120_000);
   } catch (err) {
     await stop();
     throw err;

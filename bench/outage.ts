@@ -33,7 +33,7 @@ import pg from 'pg';
 import { FakeBptfServer } from '../src/simulator/bptf-server.js';
 import { TcpProxy } from '../src/simulator/tcp-proxy.js';
 import { delay } from '../src/util/delay.js';
-import { freePort, scrapeMetrics, startDaemon, type Daemon, type DaemonMode } from './daemon.js';
+import { daemonConnected, freePort, scrapeMetrics, startDaemon, type Daemon, type DaemonMode } from './daemon.js';
 import { checkFinalState, checkpoint, openDb, recreateDatabase, serverInfo, type FinalStateCheck } from './db.js';
 import { descendants } from './embedded.js';
 import { settle } from './gc.js';
@@ -270,13 +270,7 @@ async function start(o: OutageOptions): Promise<Running> {
     await cleanUp();
   };
   try {
-    // The daemon connects upstream last, once its database is open and migrated.
-    await Promise.race([
-      server.waitForConnections(1, 120_000),
-      daemon.exited.then((code) => {
-        throw new Error(`bench: the daemon exited (${code}) before connecting:\n${daemon.output().slice(-4000)}`);
-      }),
-    ]);
+    await daemonConnected(daemon, server, 120_000);
   } catch (err) {
     await stopAll();
     throw err;
