@@ -24,27 +24,30 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('embedded database (no DATABASE_URL)', () => {
-  let dataDir: string;
-  let server: FakeBptfServer;
-
+/** A fresh DATA_DIR and a started fake backpack.tf for the tests of the describe that calls it. */
+function dataDirAndBptf(): { dataDir: string; server: FakeBptfServer } {
+  const fixture = { dataDir: '', server: new FakeBptfServer() };
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
-    server = new FakeBptfServer();
-    await server.start();
+    fixture.dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
+    await fixture.server.start();
   });
   afterAll(async () => {
-    await server?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await fixture.server.stop();
+    await rm(fixture.dataDir, { recursive: true, force: true });
   });
+  return fixture;
+}
+
+describe('embedded database (no DATABASE_URL)', () => {
+  const fixture = dataDirAndBptf();
 
   it('runs end to end on PGlite, serves psql-compatible connections, and keeps data across restarts', async () => {
     const port = await freePort();
-    const env = { DATABASE_URL: undefined, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port), BPTF_ENABLED: 'true', BPTF_URL: server.url };
+    const env = { DATABASE_URL: undefined, DATA_DIR: fixture.dataDir, EMBEDDED_PG_PORT: String(port), BPTF_ENABLED: 'true', BPTF_URL: fixture.server.url };
     let app = await startTestApp(env);
     try {
-      await server.waitForConnections(1);
-      server.sendEvents(Array.from({ length: 50 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_500_000 })));
+      await fixture.server.waitForConnections(1);
+      fixture.server.sendEvents(Array.from({ length: 50 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_500_000 })));
       // Any Postgres client can connect to the embedded server, as psql would.
       const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
       await client.connect();
@@ -134,35 +137,24 @@ describe('EMBEDDED_PG_HOST: the address the embedded database listens on', () =>
 });
 
 describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TIMEOUT_MS)', () => {
-  let dataDir: string;
-  let server: FakeBptfServer;
-
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'tributary-embedded-'));
-    server = new FakeBptfServer();
-    await server.start();
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const fixture = dataDirAndBptf();
 
   it('is ended at the timeout; /readyz answers meanwhile and ingestion resumes', async () => {
     const timeoutMs = 2000;
     const port = await freePort();
     const app = await startTestApp({
       DATABASE_URL: undefined,
-      DATA_DIR: dataDir,
+      DATA_DIR: fixture.dataDir,
       EMBEDDED_PG_PORT: String(port),
       EMBEDDED_QUERY_TIMEOUT_MS: String(timeoutMs),
       BPTF_ENABLED: 'true',
-      BPTF_URL: server.url,
+      BPTF_URL: fixture.server.url,
     });
     const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, application_name: 'psql' });
     client.on('error', () => undefined); // its connection is closed with the statement
     try {
-      await server.waitForConnections(1);
-      server.sendEvents(Array.from({ length: 20 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_500_000 })));
+      await fixture.server.waitForConnections(1);
+      fixture.server.sendEvents(Array.from({ length: 20 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_500_000 })));
       await waitFor(async () => Number((await app.database!.pool.query('SELECT count(*) AS n FROM bptf_listings')).rows[0].n) === 20, '20 listings before');
       await client.connect();
       const started = Date.now();
@@ -172,7 +164,7 @@ describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TI
       );
       // Events that arrive while the statement holds the database are written once it is gone.
       await new Promise((r) => setTimeout(r, 300));
-      server.sendEvents(Array.from({ length: 20 }, (_, i) => makeListingUpdate(20 + i, { timeSec: 1_765_500_000 })));
+      fixture.server.sendEvents(Array.from({ length: 20 }, (_, i) => makeListingUpdate(20 + i, { timeSec: 1_765_500_000 })));
       // The HTTP endpoints answer from memory: /readyz, and the status page and its JSON.
       const answers: Record<string, number[]> = { '/readyz': [], '/': [], '/status.json': [] };
       while (Date.now() - started < timeoutMs - 300) {
@@ -240,7 +232,7 @@ describe('a client\'s long statement on the embedded database (EMBEDDED_QUERY_TI
   }, 60_000);
 
   it('leaves the daemon\'s own connections untimed', async () => {
-    const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), queryTimeoutMs: 500, logger: createLogger('silent') });
+    const db = await startEmbeddedPostgres({ dataDir: fixture.dataDir, port: await freePort(), queryTimeoutMs: 500, logger: createLogger('silent') });
     const c = new pg.Client({ connectionString: db.url, application_name: 'tributary-test' });
     await c.connect();
     try {
