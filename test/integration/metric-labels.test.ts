@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LIMIT_EVENTS } from '../../src/feeds/bptf/parse.js';
-import { FakeBptfServer } from '../../src/simulator/bptf-server.js';
 import type { BptfEvent } from '../../src/simulator/bptf-events.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { count, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import type { TestApp } from '../helpers/app.js';
+import { useBptfDaemon } from '../helpers/bptf-daemon.js';
+import { count } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** `event` label -> value of every tributary_events_ignored_total series of `source` on /metrics. */
@@ -18,24 +18,10 @@ async function ignoredSeries(app: TestApp, source: string): Promise<Map<string, 
 }
 
 describe('metric labels from upstream data stay bounded', () => {
-  let tdb: TestDatabase;
-  let server: FakeBptfServer;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    tdb = await createTestDatabase();
-    server = new FakeBptfServer();
-    await server.start();
-    app = await startTestApp({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url });
-    await waitFor(() => app.statuses.get('bptf')?.state === 'connected', 'connected');
-  });
-  afterAll(async () => {
-    await app?.stop();
-    await server?.stop();
-    await tdb?.close();
-  });
+  const h = useBptfDaemon();
 
   it('1,000 distinct unknown backpack.tf event names make one "other" series; a known name keeps its own', async () => {
+    const { app, server, tdb } = h;
     const unknown: BptfEvent[] = Array.from({ length: 1000 }, (_, i) => ({ id: (0x6934_0000 + i).toString(16).padEnd(24, '0'), event: `mystery-event-${i}`, payload: { id: `440_${i}` } }));
     for (let i = 0; i < unknown.length; i += 100) server.sendEvents(unknown.slice(i, i + 100));
     await waitFor(async () => (await ignoredSeries(app, 'bptf')).get('other') === 1000, 'the 1,000 counted as other');
