@@ -84,12 +84,7 @@ export function diffListings(rows: readonly ListingRowState[], expected: Readonl
       note(`${row.id}: payload differs from that of event ${e.id}`);
     }
   }
-  let missing = 0;
-  for (const id of expected.keys()) {
-    if (seen.has(id)) continue;
-    missing++;
-    note(`missing ${id} (event ${expected.get(id)?.id})`);
-  }
+  const missing = countMissing(expected, seen, note);
   return { expected: expected.size, missing, unexpected, wrongEventId, wrongPayload, examples };
 }
 
@@ -127,11 +122,17 @@ export function diffListingsAtLeast(
       note(`${row.id}: event_id ${row.event_id} is older than ${want.id}, which was sent before the crash window`);
     }
   }
+  const missing = countMissing(mustHave, seen, note);
+  return { expected: mustHave.size, missing, unexpected, wrongEventId, wrongPayload, examples };
+}
+
+/** Listings of `expected` that have no row (`seen`: the ids that do), each noted. */
+function countMissing(expected: ReadonlyMap<string, BptfEvent>, seen: ReadonlySet<string>, note: (s: string) => void): number {
   let missing = 0;
-  for (const id of mustHave.keys()) {
+  for (const [id, e] of expected) {
     if (seen.has(id)) continue;
     missing++;
-    note(`missing ${id} (event ${mustHave.get(id)?.id})`);
+    note(`missing ${id} (event ${e.id})`);
   }
-  return { expected: mustHave.size, missing, unexpected, wrongEventId, wrongPayload, examples };
+  return missing;
 }
