@@ -8,6 +8,7 @@ import type { CoreDatabase } from './db/schema.js';
 import type { RouteHandler } from './http/server.js';
 import type { Reject } from './ingest/reject.js';
 import type { SourceStatus } from './status/source-status.js';
+import type { Supersede } from './writer/superseded-rows.js';
 
 /**
  * What a feed is to the core: one definition, exported by `src/feeds/<feed>/feed.ts` and listed in
@@ -34,6 +35,11 @@ export interface TableSpec<Row> {
   readonly collapse?: {
     key(row: Row): string;
     merge(older: Row, newer: Row): Row;
+    /**
+     * For a table whose rows can carry their key's whole state: a spool replay then skips the rows a
+     * newer whole row of their key, later in the spool, makes moot (superseded-rows.ts).
+     */
+    readonly supersede?: Supersede<Row>;
   };
   /** Batches in flight at once (default 2). */
   readonly maxInFlight?: number;

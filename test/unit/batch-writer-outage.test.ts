@@ -64,6 +64,20 @@ describe('BatchWriter through outages', () => {
     await w.drain();
   });
 
+  it('writes a replayed segment at once, not after maxWaitMs: its rows waited on disk already', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
+    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    expect(earlier.append(rows(0, 30))).toEqual([]);
+    earlier.close();
+    const written = new Set<string>();
+    const started = Date.now();
+    // A batch of 1,000 rows or 10 s: 30 rows of a live feed would wait the 10 s.
+    const { w } = setup({ maxEvents: 1_000, maxWaitMs: 10_000, write: async (batch) => void batch.forEach((r) => written.add(r.k)) }, dir);
+    await waitFor(() => written.size === 30, 'the replayed rows written', 10_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await w.drain();
+  });
+
   it('rows of a replay that went back to disk while their batch was in flight are counted once, as replayed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
     const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });

@@ -48,7 +48,8 @@ import type { Metrics } from '../../metrics.js';
 import { backoffDelay } from '../../util/backoff.js';
 import { delay } from '../../util/delay.js';
 import type { BufferBudget } from './buffer-budget.js';
-import type { DropReason, Spool, SpoolSegment } from './spool.js';
+import type { DropReason, Spool, SpoolDrop, SpoolSegment } from './spool.js';
+import { SupersededRows, type Supersede } from './superseded-rows.js';
 
 export interface BatchWriterOptions<T> {
   /** The table: the `writer` label of metrics (the logger is expected to carry it already). */
@@ -73,7 +74,8 @@ export interface BatchWriterOptions<T> {
   /** The database started refusing this writer's writes (a Refusal), or accepts them again (undefined). */
   readonly onRefusing?: (refusal: Refusal | undefined) => void;
   readonly budget: BufferBudget;
-  readonly collapse?: { key(row: T): string; merge(older: T, newer: T): T };
+  /** Rows with the same key in a batch are merged; with `supersede`, a replay skips rows a newer one in the spool makes moot (superseded-rows.ts). */
+  readonly collapse?: { key(row: T): string; merge(older: T, newer: T): T; readonly supersede?: Supersede<T> };
   /** Write every row in one statement or transaction. Must be idempotent: a retry may repeat a commit. */
   readonly write: (rows: T[]) => Promise<void>;
   /**
@@ -124,10 +126,12 @@ const SPILL_CHECK_MS = 250;
 const SPOOL_RETRY_MS = 5_000;
 
 /** A spool segment being replayed: deleted once `outstanding` reaches 0, kept if any of its rows is abandoned. */
-interface Replay {
+interface Replay<T> {
   readonly segment: SpoolSegment;
   outstanding: number;
   abandoned: boolean;
+  /** Its rows that a newer row in the spool makes moot: not written, counted as written when the segment is done. */
+  readonly moot: readonly T[];
 }
 
 export class BatchWriter<T> {
@@ -139,9 +143,9 @@ export class BatchWriter<T> {
   /** Size (bytes, from sizeOf) of each pending row, parallel to #pending. */
   #sizes: number[] = [];
   /** The replay each pending row came from (undefined for rows from the socket), parallel to #pending. */
-  #origins: Array<Replay | undefined> = [];
+  #origins: Array<Replay<T> | undefined> = [];
   /** Spool segments being replayed, oldest first: at most MAX_REPLAYS at once. */
-  readonly #replays = new Set<Replay>();
+  readonly #replays = new Set<Replay<T>>();
   /** The write slots: one running task per batch in flight. */
   readonly #slots: PQueue;
   #inFlightRows = 0;
@@ -152,7 +156,7 @@ export class BatchWriter<T> {
   readonly #hardStop = new AbortController();
   #consecutiveFailures = 0;
   /** Batches being written, with when each started (ms): an outage copies the old ones to the spool. */
-  readonly #inFlight = new Map<T[], { readonly origins: Array<Replay | undefined>; readonly since: number }>();
+  readonly #inFlight = new Map<T[], { readonly origins: Array<Replay<T> | undefined>; readonly since: number }>();
   /** Batches whose rows already have a copy in the spool (made while they were retrying). */
   readonly #copied = new WeakSet<T[]>();
   #spillTimer: NodeJS.Timeout | undefined;
@@ -166,11 +170,15 @@ export class BatchWriter<T> {
   #waitingOutage = 0;
   /** When the spool last refused rows this writer tried to spill (ms): they stay in memory a while. */
   #spoolRefusedAt = 0;
+  /** Per key, the newest whole row this run put in the spool: a replay skips the rows it makes moot. */
+  readonly #superseded: SupersededRows<T> | undefined;
 
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
     this.#maxInFlight = options.maxInFlight ?? 2;
     this.#slots = new PQueue({ concurrency: this.#maxInFlight });
+    const c = options.collapse;
+    this.#superseded = c?.supersede ? new SupersededRows(c.key, c.supersede) : undefined;
     // A finished batch frees its slot only after its task settled: the next batch is dispatched then.
     this.#slots.on('next', () => this.#pump());
     // A spool left by an earlier run starts replaying as soon as the loop is free.
@@ -251,7 +259,7 @@ export class BatchWriter<T> {
 
   #overflow(rows: T[]): void {
     if (!this.#o.spool) return this.#o.onOverflow(rows, 'memory_full');
-    for (const d of this.#o.spool.append(rows)) this.#o.onOverflow(d.rows, d.reason, d.error);
+    for (const d of this.#spoolAppend(this.#o.spool, rows)) this.#o.onOverflow(d.rows, d.reason, d.error);
   }
 
   /** Resolves when nothing is buffered or in flight. */
@@ -302,9 +310,13 @@ export class BatchWriter<T> {
 
   #pump(): void {
     while (this.#slots.pending < this.#maxInFlight && this.#pending.length > 0) {
+      // Rows from a replay waited on disk already: waiting maxWaitMs more for a fuller batch only held
+      // the replay's segment (and the next one's load) back; with most rows of a segment moot, a
+      // replay of 64 segments spent 7 s in those waits.
       const due =
         this.#state !== 'running' ||
         this.#pending.length >= this.#o.maxEvents ||
+        this.#origins[0] !== undefined ||
         Date.now() - (this.#arrivals[0] ?? 0) >= this.#o.maxWaitMs;
       if (!due) break;
       const batch = this.#pending.splice(0, this.#o.maxEvents);
@@ -342,15 +354,21 @@ export class BatchWriter<T> {
       spool.ack(taken.segment);
       return;
     }
-    const replay: Replay = { segment: taken.segment, outstanding: taken.rows.length, abandoned: false };
+    const { kept, moot } = this.#superseded?.split(taken.rows) ?? { kept: taken.rows, moot: [] };
+    const replay: Replay<T> = { segment: taken.segment, outstanding: kept.length, abandoned: false, moot };
+    this.#o.logger.debug({ rows: kept.length, moot: moot.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
+    if (kept.length === 0) {
+      this.#done(replay);
+      this.#pump();
+      return;
+    }
     this.#replays.add(replay);
-    this.#o.logger.debug({ rows: taken.rows.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
     // The segment was sized to fit; it may overshoot the memory budget by at most one segment.
     const sizeOf = this.#o.sizeOf;
-    const sizes = sizeOf ? taken.rows.map(sizeOf) : new Array<number>(taken.rows.length).fill(0);
-    this.#o.budget.force(taken.rows.length, sum(sizes));
+    const sizes = sizeOf ? kept.map(sizeOf) : new Array<number>(kept.length).fill(0);
+    this.#o.budget.force(kept.length, sum(sizes));
     const now = Date.now();
-    for (const [i, row] of taken.rows.entries()) {
+    for (const [i, row] of kept.entries()) {
       this.#pending.push(row);
       this.#sizes.push(sizes[i] as number);
       this.#arrivals.push(now);
@@ -361,15 +379,30 @@ export class BatchWriter<T> {
   }
 
   /** Settle the replays of rows that were committed (or rejected as bad): delete finished segments. */
-  #settle(origins: ReadonlyArray<Replay | undefined>): void {
+  #settle(origins: ReadonlyArray<Replay<T> | undefined>): void {
     for (const r of origins) {
       if (!r) continue;
       r.outstanding--;
       if (r.outstanding === 0) {
-        if (!r.abandoned) this.#o.spool?.ack(r.segment);
         this.#replays.delete(r);
+        if (!r.abandoned) this.#done(r);
       }
     }
+  }
+
+  /**
+   * Every row of a replayed segment is committed (or refused as bad): delete it, and count its moot
+   * rows as written (by its kind, as #committed counts the others). With the spool empty, nothing
+   * noted for skipping is on disk any more.
+   */
+  #done(r: Replay<T>): void {
+    const spool = this.#o.spool;
+    spool?.ack(r.segment);
+    if (r.moot.length > 0 && r.segment.kind !== 'copy') {
+      const moot = r.moot as T[];
+      this.#o.onWritten?.(r.segment.kind === 'earlier' ? [] : moot, r.segment.kind === 'earlier' ? moot : []);
+    }
+    if (spool?.isEmpty && this.#replays.size === 0) this.#superseded?.clear();
   }
 
   /**
@@ -377,7 +410,7 @@ export class BatchWriter<T> {
    * without one) unless a copy is there already; rows from a replayed segment are still on disk, so
    * the segment is kept for a later replay.
    */
-  #abandon(rows: T[], origins: ReadonlyArray<Replay | undefined>, onDiskAlready = false): number {
+  #abandon(rows: T[], origins: ReadonlyArray<Replay<T> | undefined>, onDiskAlready = false): number {
     const fresh: T[] = [];
     rows.forEach((row, i) => {
       const r = origins[i];
@@ -391,7 +424,7 @@ export class BatchWriter<T> {
       }
     });
     if (fresh.length === 0 || onDiskAlready) return 0;
-    const drops = this.#o.spool ? this.#o.spool.append(fresh) : [{ rows: fresh, reason: 'shutdown' as const }];
+    const drops = this.#o.spool ? this.#spoolAppend(this.#o.spool, fresh) : [{ rows: fresh, reason: 'shutdown' as const }];
     let lost = 0;
     for (const d of drops) {
       lost += d.rows.length;
@@ -413,7 +446,7 @@ export class BatchWriter<T> {
     }, wait);
   }
 
-  async #runBatch(batch: T[], origins: Array<Replay | undefined>, bytes: number): Promise<void> {
+  async #runBatch(batch: T[], origins: Array<Replay<T> | undefined>, bytes: number): Promise<void> {
     this.#inFlight.set(batch, { origins, since: Date.now() });
     this.#armSpill(); // a write that goes unanswered is an outage too
     try {
@@ -457,7 +490,7 @@ export class BatchWriter<T> {
   }
 
   /** The batch's rows (as added) less those the database refused (a refused row may be a merge of several added ones), by where they came from. */
-  #committed(batch: readonly T[], origins: ReadonlyArray<Replay | undefined>, refused: readonly T[]): { rows: readonly T[]; replayed: T[] } {
+  #committed(batch: readonly T[], origins: ReadonlyArray<Replay<T> | undefined>, refused: readonly T[]): { rows: readonly T[]; replayed: T[] } {
     if (refused.length === 0 && origins.every((o) => o === undefined)) return { rows: batch, replayed: [] };
     const c = this.#o.collapse;
     const refusedKeys = c ? new Set(refused.map((row) => c.key(row))) : undefined;
@@ -603,7 +636,7 @@ export class BatchWriter<T> {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       const kept = new Set<T>();
-      for (const d of spool.append(rows.filter((_, i) => origins[i] === undefined))) for (const row of d.rows) kept.add(row);
+      for (const d of this.#spoolAppend(spool, rows.filter((_, i) => origins[i] === undefined))) for (const row of d.rows) kept.add(row);
       if (kept.size > 0) this.#spoolRefusedAt = now;
       let released = 0;
       let releasedBytes = 0;
@@ -625,10 +658,25 @@ export class BatchWriter<T> {
       if (!spoolRetry || since > cutoff || this.#copied.has(batch)) continue;
       const fresh = batch.filter((_, i) => origins[i] === undefined);
       // A copy the spool refused is tried again at the next check; the rows are in memory meanwhile.
-      if (fresh.length === 0 || spool.append(fresh, 'copy').length === 0) this.#copied.add(batch);
+      if (fresh.length === 0 || this.#spoolAppend(spool, fresh, 'copy').length === 0) this.#copied.add(batch);
       else this.#spoolRefusedAt = now;
     }
     this.#gauge();
+  }
+
+  /** Append to the spool, and note the rows it kept for skipping moot ones at replay. */
+  #spoolAppend(spool: Spool<T>, rows: readonly T[], kind?: 'moved' | 'copy'): SpoolDrop<T>[] {
+    const drops = spool.append(rows, kind);
+    const superseded = this.#superseded;
+    if (superseded) {
+      if (drops.length === 0) superseded.note(rows);
+      else {
+        const dropped = new Set<T>();
+        for (const d of drops) for (const row of d.rows) dropped.add(row);
+        superseded.note(rows.filter((row) => !dropped.has(row)));
+      }
+    }
+    return drops;
   }
 
   #collapse(batch: T[]): T[] {

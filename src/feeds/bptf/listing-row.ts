@@ -1,4 +1,5 @@
 import type { ListingEvent, RawPayload } from './listing-event.js';
+import type { Supersede } from '../../core/writer/superseded-rows.js';
 import { ReceivedEvents, type ReceivedEvent } from './received.js';
 
 /**
@@ -126,6 +127,22 @@ export function toListingRow(e: ListingEvent): ListingRow {
 export function isNewerEvent(a: { eventTimeMs: number; eventId: string }, b: { eventTimeMs: number; eventId: string }): boolean {
   return a.eventTimeMs > b.eventTimeMs || (a.eventTimeMs === b.eventTimeMs && a.eventId > b.eventId);
 }
+
+/** Digits of eventTimeMs in a whole row's order, zero-padded so that string order is time order. */
+const ORDER_TIME_DIGITS = 16;
+
+/**
+ * A row whose newest event carried its own payload decides both parts of the listing's state (the
+ * event part and the payload part, see store.ts): any row older in both is moot once it is written.
+ * Its order is (event_time, event_id) as one string: the time zero-padded, then the id.
+ */
+export const supersedeListingRows: Supersede<ListingRow> = {
+  wholeOrder: (r) => (r.payloadEventId === r.eventId ? `${String(r.eventTimeMs).padStart(ORDER_TIME_DIGITS, '0')} ${r.eventId}` : undefined),
+  isOlder(r, order) {
+    const whole = { eventTimeMs: Number(order.slice(0, ORDER_TIME_DIGITS)), eventId: order.slice(ORDER_TIME_DIGITS + 1) };
+    return isNewerEvent(whole, r) && (r.payloadEventId === null || whole.eventId > r.payloadEventId);
+  },
+};
 
 export function mergeListingRows(a: ListingRow, b: ListingRow): ListingRow {
   const event = isNewerEvent(b, a) ? b : a;

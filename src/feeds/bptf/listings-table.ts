@@ -1,19 +1,20 @@
 import { safeStringify } from '../../core/ingest/reject.js';
 import type { TableSpec } from '../../core/feed.js';
 import { rawPayloadText } from './listing-event.js';
-import { decodeListingRow, encodeListingRow, mergeListingRows, type ListingRow } from './listing-row.js';
+import { decodeListingRow, encodeListingRow, mergeListingRows, supersedeListingRows, type ListingRow } from './listing-row.js';
 import { listingsCommitted, writeListings } from './quotes.js';
 import type { BptfTables } from './tables.js';
 
 /**
  * bptf_listings: one row per listing; events for one listing in a batch merge into one row (newest
- * wins). With BPTF_QUOTES the quotes of the SKUs a batch touched are recomputed after its commit
+ * wins), and a spool replay skips the events a newer full one of their listing, later in the spool,
+ * makes moot. With BPTF_QUOTES the quotes of the SKUs a batch touched are recomputed after its commit
  * (quotes.ts, quote-recompute.ts).
  */
 export const listingsTable: TableSpec<ListingRow> = {
   name: 'bptf_listings',
   rowKind: 'listing',
-  collapse: { key: (r) => r.id, merge: mergeListingRows },
+  collapse: { key: (r) => r.id, merge: mergeListingRows, supersede: supersedeListingRows },
   write: (db, rows) => writeListings(db.withTables<BptfTables>(), rows),
   committed: listingsCommitted,
   // The payload's bytes as received; a row without them (the JSON.parse path, a spool replay) counts

@@ -1,0 +1,150 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BatchWriter } from '../../src/core/writer/batch-writer.js';
+import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
+import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
+import { SupersededRows, type Supersede } from '../../src/core/writer/superseded-rows.js';
+import { mergeListingRows, supersedeListingRows, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * A spool replay skips the rows a newer whole row of their key, later in the spool, makes moot
+ * (superseded-rows.ts): the end state is the one writing every row gives, the moot rows are counted
+ * as written, and far fewer rows are written.
+ */
+
+// -- listings: the moot rows change nothing ------------------------------------------------------
+
+const SECOND = 1_765_000_000;
+/** An object id: 4 bytes of Unix seconds, then 8 of counter (hex, lower case, as backpack.tf sends them). */
+const objectId = (s: number, n: number) => s.toString(16).padStart(8, '0') + n.toString(16).padStart(16, '0');
+
+const eventArb = fc.record({
+  listing: fc.constantFrom('L1', 'L2', 'L3'),
+  // Few distinct times and counters: ties on the time, equal ids (a duplicate) and arrival out of order.
+  second: fc.integer({ min: 0, max: 3 }),
+  n: fc.integer({ min: 0, max: 5 }),
+  kind: fc.constantFrom('update', 'update', 'delete-full', 'delete-id-only'),
+});
+
+function toRow(e: { listing: string; second: number; n: number; kind: string }): ListingRow {
+  const eventId = objectId(SECOND + e.second, e.n);
+  const full = e.kind !== 'delete-id-only';
+  return {
+    id: e.listing,
+    eventId,
+    eventTimeMs: (SECOND + e.second) * 1000,
+    deleted: e.kind !== 'update',
+    payloadEventId: full ? eventId : null,
+    payload: full ? { id: e.listing, from: eventId } : { id: e.listing },
+  };
+}
+
+/** The state the table's write gives for these rows in any batching (store.ts): merging them all. */
+function endState(rows: readonly ListingRow[]): Map<string, ListingRow> {
+  const out = new Map<string, ListingRow>();
+  for (const r of rows) {
+    const had = out.get(r.id);
+    out.set(r.id, had ? mergeListingRows(had, r) : r);
+  }
+  return out;
+}
+
+const plain = (r: ListingRow) => ({ eventId: r.eventId, eventTimeMs: r.eventTimeMs, deleted: r.deleted, payloadEventId: r.payloadEventId, payload: r.payload });
+
+describe('supersedeListingRows', () => {
+  it('skipping the rows it calls moot leaves every listing as writing them all does', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 40 }), fc.array(eventArb, { maxLength: 10 }), (spooled, before) => {
+        // `before`: already in the table. `spooled`: in the spool, in the order received.
+        const stored = before.map(toRow);
+        const rows = spooled.map(toRow);
+        const index = new SupersededRows((r: ListingRow) => r.id, supersedeListingRows);
+        index.note(rows);
+        const { kept, moot } = index.split(rows);
+        expect(kept.length + moot.length).toBe(rows.length);
+        const all = endState([...stored, ...rows]);
+        const some = endState([...stored, ...kept]);
+        expect(new Map([...some].map(([k, r]) => [k, plain(r)]))).toEqual(new Map([...all].map(([k, r]) => [k, plain(r)])));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('never calls moot the row that decides a listing, nor a newer id-only delete after it', () => {
+    const full = toRow({ listing: 'L1', second: 1, n: 0, kind: 'update' });
+    const older = toRow({ listing: 'L1', second: 0, n: 9, kind: 'update' });
+    const laterDelete = toRow({ listing: 'L1', second: 2, n: 0, kind: 'delete-id-only' });
+    const index = new SupersededRows((r: ListingRow) => r.id, supersedeListingRows);
+    index.note([older, full, laterDelete]);
+    expect(index.split([older, full, laterDelete])).toEqual({ kept: [full, laterDelete], moot: [older] });
+  });
+});
+
+// -- the writer: a replay writes the newest row per key, counts every row --------------------------
+
+type Row = { k: string; v: number; whole: boolean; pad: string };
+const byValue: Supersede<Row> = {
+  wholeOrder: (r) => (r.whole ? String(r.v).padStart(10, '0') : undefined),
+  isOlder: (r, order) => r.v < Number(order),
+};
+const logger = createLogger('silent');
+const refused = () => Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+
+describe('BatchWriter replay with supersede', () => {
+  it('after an outage, writes only rows no newer whole row of their key follows; counts all; ends in the same state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-supersede-'));
+    const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    let down = true;
+    const state = new Map<string, number>();
+    let writtenRows = 0;
+    const counted = { rows: 0, replayed: 0 };
+    const w = new BatchWriter<Row>({
+      name: 'test',
+      maxEvents: 10,
+      maxWaitMs: 5,
+      retry: { baseMs: 5, maxMs: 20 },
+      // Memory for 50 rows: the rest of the outage's go to the spool.
+      budget: new BufferBudget(50),
+      logger,
+      metrics: createMetrics(),
+      collapse: { key: (r) => r.k, merge: (a, b) => (b.v > a.v ? b : a), supersede: byValue },
+      write: async (batch) => {
+        if (down) throw refused();
+        writtenRows += batch.length;
+        // The table keeps the newer value (as the listing upsert does).
+        for (const r of batch) state.set(r.k, Math.max(state.get(r.k) ?? -1, r.v));
+      },
+      onWritten: (rows, replayed) => {
+        counted.rows += rows.length;
+        counted.replayed += replayed.length;
+      },
+      onBadRow: () => {},
+      onOverflow: () => {
+        throw new Error('nothing may be dropped');
+      },
+      spool,
+      spillAfterMs: 100,
+    });
+    // 600 rows of 40 KB over 20 keys (three 8 MiB spool segments: the newest row of a key is often in a
+    // later segment); one in ten is not whole, and must be written even when older ones are moot.
+    const pad = 'x'.repeat(40_000);
+    const rows: Row[] = Array.from({ length: 600 }, (_, v) => ({ k: `k${v % 20}`, v, whole: v % 10 !== 3, pad }));
+    for (let i = 0; i < rows.length; i += 100) w.add(rows.slice(i, i + 100));
+    await waitFor(() => readdirSync(dir).filter((f) => f.endsWith('.ndjson')).length >= 3, 'the outage filled several spool segments', 10_000);
+    down = false;
+    await waitFor(() => counted.rows === rows.length, 'every row counted as written', 20_000);
+    await w.drain();
+    // The end state: each key at its newest value.
+    for (let k = 0; k < 20; k++) expect(state.get(`k${k}`)).toBe(580 + k);
+    // Far fewer written than added: most rows were moot (their key's newest whole row came later).
+    expect(writtenRows).toBeLessThan(rows.length / 4);
+    expect(counted.replayed).toBe(0); // this run's rows, not an earlier run's
+    expect(readdirSync(dir).filter((f) => f.endsWith('.ndjson') && !f.startsWith('.'))).toEqual([]);
+  });
+});
