@@ -170,8 +170,10 @@ export class BatchWriter<T> {
   #waitingOutage = 0;
   /** When the spool last refused rows this writer tried to spill (ms): they stay in memory a while. */
   #spoolRefusedAt = 0;
-  /** Per key, the newest whole row this run put in the spool: a replay skips the rows it makes moot. */
+  /** Per key, the newest whole row in the spool: a replay skips the rows it makes moot. */
   readonly #superseded: SupersededRows<T> | undefined;
+  /** Set while the rows of a spool an earlier run left are being noted in #superseded: no replay starts meanwhile. */
+  #noting: Promise<void> | undefined;
 
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
@@ -181,8 +183,18 @@ export class BatchWriter<T> {
     this.#superseded = c?.supersede ? new SupersededRows(c.key, c.supersede) : undefined;
     // A finished batch frees its slot only after its task settled: the next batch is dispatched then.
     this.#slots.on('next', () => this.#pump());
-    // A spool left by an earlier run starts replaying as soon as the loop is free.
-    if (options.spool && !options.spool.isEmpty) setImmediate(() => this.#pump());
+    // A spool left by an earlier run starts replaying as soon as the loop is free; with a `supersede`,
+    // once its rows are noted (they were noted in the run that spooled them, which is gone).
+    const spool = options.spool;
+    if (spool && !spool.isEmpty) {
+      const superseded = this.#superseded;
+      if (superseded && spool.earlierSegments.length > 0) {
+        this.#noting = this.#noteEarlier(spool, superseded).finally(() => {
+          this.#noting = undefined;
+          this.#pump();
+        });
+      } else setImmediate(() => this.#pump());
+    }
   }
 
   get name(): string {
@@ -338,7 +350,7 @@ export class BatchWriter<T> {
    */
   #maybeReplay(): void {
     const spool = this.#o.spool;
-    if (!spool || spool.isEmpty || this.#state !== 'running') return;
+    if (!spool || spool.isEmpty || this.#state !== 'running' || this.#noting) return;
     // Whatever stands in the way may pass without any event of this writer's (the memory budget is
     // shared: another writer's rows free it), so look again shortly rather than wait for one.
     if (this.#replays.size >= MAX_REPLAYS || this.#pending.length >= this.#o.maxEvents * this.#maxInFlight || this.#consecutiveFailures > 0 || !this.#o.budget.roomToReplay || this.#stalled()) {
@@ -662,6 +674,23 @@ export class BatchWriter<T> {
       else this.#spoolRefusedAt = now;
     }
     this.#gauge();
+  }
+
+  /**
+   * Note the rows of the segments an earlier run left, one segment per turn of the event loop (the
+   * sockets are read meanwhile). It costs one more read of each segment; the replay then writes
+   * about one row per key rather than one per event.
+   */
+  async #noteEarlier(spool: Spool<T>, superseded: SupersededRows<T>): Promise<void> {
+    for (const segment of spool.earlierSegments) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#state !== 'running') return;
+      try {
+        superseded.note(spool.readRows(segment));
+      } catch {
+        // Unreadable now: its replay says so, and skips it.
+      }
+    }
   }
 
   /** Append to the spool, and note the rows it kept for skipping moot ones at replay. */

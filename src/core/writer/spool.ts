@@ -239,6 +239,18 @@ export class Spool<T> {
     return { segment, rows };
   }
 
+  /** The segments an earlier run left and no replay has taken yet, oldest first. */
+  get earlierSegments(): readonly SpoolSegment[] {
+    return this.#sealed.filter((s) => s.kind === 'earlier');
+  }
+
+  /** The rows of a sealed segment, read without taking it (lines that cannot be decoded are left out). Throws if it cannot be read. */
+  readRows(segment: SpoolSegment): T[] {
+    const rows: T[] = [];
+    this.#readLines(segment.path, rows);
+    return rows;
+  }
+
   /** Every row of `segment` is committed: delete it. */
   ack(segment: SpoolSegment): void {
     this.#taken.delete(segment);
