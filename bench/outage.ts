@@ -26,6 +26,7 @@
  * sample). A time is that of the poll whose answer first shows the change: an upper bound, late by at
  * most one interval plus the scrape (its longest is in the results). Both runs use the same clock.
  */
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,12 +219,20 @@ interface Running {
   readonly daemon: Daemon;
   readonly server: FakeBptfServer;
   readonly poller: MetricsPoller;
+  /**
+   * Stop the daemon (SIGTERM), run `between`, start a new one on the same DATA_DIR and database, and
+   * wait until it is connected; `daemon` and `poller` are the new ones after. Resolves with the new
+   * daemon's spawn time (ms since the epoch).
+   */
+  restart(between: () => void): Promise<number>;
   readonly dbCpu: DatabaseCpu;
   /** Where the bench reads rows: the bench's database directly (not through the proxy), or the embedded server. */
   readonly checkUrl: string;
   readonly proxy?: TcpProxy;
   /** Embedded: the database's process(es). */
   readonly dbPids: readonly number[];
+  /** The daemon's DATA_DIR (its spool under spool/). */
+  readonly dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -258,8 +267,9 @@ async function start(o: OutageOptions): Promise<Running> {
     await rm(dataDir, { recursive: true, force: true });
   };
   let daemon: Daemon;
+  const launch = () => startDaemon({ mode: o.mode, databaseUrl, bptfUrl: server.url, httpPort, env, entry: o.entry });
   try {
-    daemon = startDaemon({ mode: o.mode, databaseUrl, bptfUrl: server.url, httpPort, env, entry: o.entry });
+    daemon = launch();
   } catch (err) {
     await cleanUp();
     throw err;
@@ -287,15 +297,41 @@ async function start(o: OutageOptions): Promise<Running> {
     : () => Promise.resolve([...dbPids]);
   const dbCpu = new DatabaseCpu(findBackends);
   await settle();
-  const poller = new MetricsPoller(httpPort, o.pollMs);
+  let poller = new MetricsPoller(httpPort, o.pollMs);
   return {
-    daemon,
+    get daemon() {
+      return daemon;
+    },
     server,
-    poller,
+    get poller() {
+      return poller;
+    },
     dbCpu,
     checkUrl,
     proxy,
     dbPids,
+    dataDir,
+    async restart(between) {
+      await poller.stop();
+      const code = await daemon.stop();
+      if (code !== 0) o.log(`warning: daemon exited with ${code}:\n${daemon.output().slice(-2000)}`);
+      between();
+      const at = Date.now();
+      daemon = launch();
+      await daemonConnected(daemon, server, 120_000);
+      // The feed may connect before the operations server listens.
+      for (let tries = 0; ; tries++) {
+        try {
+          await scrapeMetrics(httpPort);
+          break;
+        } catch (err) {
+          if (tries >= 200) throw err;
+          await delay(50);
+        }
+      }
+      poller = new MetricsPoller(httpPort, o.pollMs);
+      return at;
+    },
     async stop() {
       dbCpu.stop();
       await poller.stop();
@@ -305,6 +341,24 @@ async function start(o: OutageOptions): Promise<Running> {
 }
 
 const written = (m: Record<string, number>) => m.tributary_events_written_total ?? 0;
+
+/**
+ * Held past a second, events go to the spool (checked every 250 ms): wait until the spool stops growing
+ * for a second (at most 15 s), so the restore meets the backlog at rest, as after a long outage.
+ */
+async function spoolAtRest(r: Running, pollMs: number): Promise<void> {
+  let stableSince = Date.now();
+  let lastSpool = -1;
+  const settleDeadline = Date.now() + 15_000;
+  while (Date.now() < settleDeadline && Date.now() - stableSince < 1000) {
+    await delay(pollMs);
+    const s = r.poller.last?.m.tributary_spool_bytes ?? 0;
+    if (s !== lastSpool) {
+      lastSpool = s;
+      stableSince = Date.now();
+    }
+  }
+}
 const round = (x: number, d: number) => Number(x.toFixed(d));
 
 async function firehose(o: OutageOptions): Promise<OutageResult['firehose']> {
@@ -353,19 +407,7 @@ async function outage(o: OutageOptions, fire: OutageResult['firehose']): Promise
     }
     const received = await r.poller.waitFor((m) => (m.tributary_events_received_total ?? 0) >= n, o.drainTimeoutMs, `${n} events received`);
     const sendS = (received.at - t0) / 1000;
-    // Held past a second, events go to the spool (checked every 250 ms): wait until the spool stops growing
-    // for a second (at most 15 s), so the restore meets the backlog at rest, as after a long outage.
-    let stableSince = Date.now();
-    let lastSpool = -1;
-    const settleDeadline = Date.now() + 15_000;
-    while (Date.now() < settleDeadline && Date.now() - stableSince < 1000) {
-      await delay(o.pollMs);
-      const s = r.poller.last?.m.tributary_spool_bytes ?? 0;
-      if (s !== lastSpool) {
-        lastSpool = s;
-        stableSince = Date.now();
-      }
-    }
+    await spoolAtRest(r, o.pollMs);
     const atRestore = r.poller.last?.m ?? {};
     if (written(atRestore) > 0) o.log(`warning: ${written(atRestore)} events were written while the database was cut`);
     const cpu0 = { daemon: cpuSeconds(r.daemon.pid) ?? 0, db: await r.dbCpu.snapshot() };
@@ -476,6 +518,80 @@ export async function runOutage(o: OutageOptions): Promise<OutageResult> {
       `${r.drain_over_firehose} of the firehose); peak RSS ${r.peak_rss_mb} MB, peak spool ${(r.peak_spool_bytes / 1048576).toFixed(1)} MiB; wrong rows ${r.check.wrongRows}`,
   );
   return r;
+}
+
+/** Bytes of the files under `dir` (recursively). */
+function bytesUnder(dir: string): number {
+  let sum = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    sum += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
+  }
+  return sum;
+}
+
+/** `--phases outage-restart`: the outage's backlog, then a restart before the database returns. */
+export interface RestartResult {
+  events: number;
+  /** SIGTERM .. the old daemon's exit, with the database still cut (s): its held events go to the spool. */
+  stop_s: number;
+  /** Spool bytes the old daemon left. */
+  spool_bytes_left: number;
+  /** The new daemon's spawn .. its last commit (s): every event written from the spool it found. */
+  start_to_last_commit_s: number;
+  /** events / start_to_last_commit_s. */
+  replay_events_per_s: number;
+  check: FinalStateCheck;
+}
+
+/**
+ * The same backlog as the outage run, but the daemon is stopped (SIGTERM) while the database is still
+ * cut, and a new one started on the same DATA_DIR once it is back: how fast a spool an earlier run
+ * left is written. External Postgres only (the embedded database is the daemon's own child).
+ */
+export async function runRestartReplay(o: OutageOptions): Promise<RestartResult> {
+  if (o.embedded) throw new Error('bench: --phases outage-restart needs an external Postgres');
+  const n = o.workload.events;
+  o.log(`outage-restart: database cut, ${n.toLocaleString('en-US')} events sent, the daemon stopped, the database restored, a new daemon started`);
+  const r = await start(o);
+  try {
+    r.proxy?.cut();
+    for (const frame of o.workload.frames) {
+      if (!r.server.sendFrame(frame.data)) throw new Error('bench: the fake server dropped a frame (client not reading)');
+    }
+    await r.poller.waitFor((m) => (m.tributary_events_received_total ?? 0) >= n, o.drainTimeoutMs, `${n} events received`);
+    await spoolAtRest(r, o.pollMs);
+    const tStop = Date.now();
+    let stoppedAt = 0;
+    let spoolLeft = 0;
+    const startedAt = await r.restart(() => {
+      stoppedAt = Date.now();
+      spoolLeft = bytesUnder(join(r.dataDir, 'spool'));
+      r.proxy?.restore();
+    });
+    const last = await r.poller.waitFor((m) => (m.tributary_events_replayed_total ?? 0) >= n, o.drainTimeoutMs, `${n} events replayed`);
+    const c = new pg.Client({ connectionString: r.checkUrl, application_name: 'tributary-bench' });
+    await c.connect();
+    let check: FinalStateCheck;
+    try {
+      check = await checkFinalState(c, o.workload.finalRows);
+    } finally {
+      await c.end();
+    }
+    const s = (last.at - startedAt) / 1000;
+    const out: RestartResult = {
+      events: n,
+      stop_s: round((stoppedAt - tStop) / 1000, 2),
+      spool_bytes_left: spoolLeft,
+      start_to_last_commit_s: round(s, 2),
+      replay_events_per_s: Math.round(n / s),
+      check,
+    };
+    o.log(`  stop ${out.stop_s} s; new daemon's start -> last commit ${out.start_to_last_commit_s} s (${out.replay_events_per_s.toLocaleString('en-US')} events/s); wrong rows ${check.wrongRows}`);
+    return out;
+  } finally {
+    await r.stop();
+  }
 }
 
 /** Postgres version of the external server (for results written by an outage-only run). */

@@ -26,7 +26,7 @@ import { DEFAULT_SERVER_URL, dropDatabase, openDb, recreateDatabase, serverInfo,
 import { runFirehose } from './firehose.js';
 import { runLimit, TABLE_VARIANTS, type LimitRun } from './limit.js';
 import { runNaive, type NaiveRun } from './naive.js';
-import { runOutage, type OutageResult } from './outage.js';
+import { runOutage, runRestartReplay, type OutageResult } from './outage.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { SHAPES, type Shape } from './shapes.js';
 import { runSteady } from './steady.js';
@@ -44,7 +44,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --naive-events <n>      events for the naive way (default 20000; quick 3000)
   --steady-rate <n>       steady events/s (default 1000)
   --steady-seconds <n>    steady duration (default 30; quick 10)
-  --phases <list>         any of firehose,limit,naive,steady,outage (default all)
+  --phases <list>         any of firehose,limit,naive,steady,outage (default all), and outage-restart
+                          (not in the default: the outage's backlog, the daemon stopped before the
+                          database returns, a new daemon writing the spool it left)
   --outage-events <n>     outage: events sent while the database is cut (default 216000, an hour's backlog
                           at 60 events/s; quick 21600; --events when given)
   --shapes <list>         limit statement shapes: ${SHAPES.map((s) => s.name).join(',')} (default all; quick repository,copy,unnest)
@@ -282,7 +284,8 @@ async function main(): Promise<void> {
   // Bounded in time whatever happens (a stuck phase must not hold the shared machine).
   // The outage phase adds two daemon runs per target (a firehose and the outage: 2-4 minutes at full size).
   const outageS = s.phases.has('outage') ? (s.quick ? 120 : 600) * (s.embedded ? s.targets.length : 1) : 0;
-  const watchdogS = (s.embedded ? (s.quick ? 300 : 900) * s.rounds : s.quick ? 180 : 1200) + outageS;
+  const restartS = s.phases.has('outage-restart') ? (s.quick ? 120 : 300) : 0;
+  const watchdogS = (s.embedded ? (s.quick ? 300 : 900) * s.rounds : s.quick ? 180 : 1200) + outageS + restartS;
   setTimeout(() => {
     log(`bench: still running after ${watchdogS} s; giving up`);
     process.exit(2);
@@ -341,7 +344,7 @@ async function main(): Promise<void> {
   };
 
   const daemonEnv = { BATCH_MAX_EVENTS: String(s.batch), BATCH_MAX_WAIT_MS: String(s.batchWaitMs), ...s.env };
-  const needsDaemon = s.phases.has('firehose') || s.phases.has('steady') || s.phases.has('outage') || s.profile;
+  const needsDaemon = s.phases.has('firehose') || s.phases.has('steady') || s.phases.has('outage') || s.phases.has('outage-restart') || s.profile;
   if (needsDaemon && s.daemon === 'compiled' && !s.daemonEntry) {
     const ms = buildDaemon(log);
     log(ms ? `compiled the daemon in ${(ms / 1000).toFixed(1)} s` : 'daemon build is up to date');
@@ -517,9 +520,26 @@ async function main(): Promise<void> {
   }
 
   let outage: OutageResult | undefined;
-  if (s.phases.has('outage')) {
+  const outageWorkload = () => {
     log(`outage: generating ${fmt(s.outageEvents)} events over ${fmt(s.listings)} listings...`);
-    const outageWorkload = buildWorkload({ events: s.outageEvents, listings: s.listings, frameSize: s.frameSize, seed: 23, expectRows: true });
+    return buildWorkload({ events: s.outageEvents, listings: s.listings, frameSize: s.frameSize, seed: 23, expectRows: true });
+  };
+  if (s.phases.has('outage-restart')) {
+    results.outage_restart = await runRestartReplay({
+      serverUrl: s.serverUrl,
+      dbName: s.dbName,
+      embedded: false,
+      mode: s.daemon,
+      entry: s.daemonEntry,
+      env: daemonEnv,
+      workload: outageWorkload(),
+      window: s.window,
+      pollMs: 50,
+      drainTimeoutMs: 300_000,
+      log,
+    });
+  }
+  if (s.phases.has('outage')) {
     outage = await runOutage({
       serverUrl: s.serverUrl,
       dbName: s.dbName,
@@ -527,7 +547,7 @@ async function main(): Promise<void> {
       mode: s.daemon,
       entry: s.daemonEntry,
       env: daemonEnv,
-      workload: outageWorkload,
+      workload: outageWorkload(),
       window: s.window,
       pollMs: 50,
       drainTimeoutMs: 300_000,
