@@ -26,7 +26,7 @@ import { DEFAULT_SERVER_URL, dropDatabase, openDb, recreateDatabase, serverInfo,
 import { runFirehose } from './firehose.js';
 import { runLimit, TABLE_VARIANTS, type LimitRun } from './limit.js';
 import { runNaive, type NaiveRun } from './naive.js';
-import { runOutage, runRestartReplay, type OutageResult } from './outage.js';
+import { runOutage, runRestartReplay, type OutageOptions, type OutageResult } from './outage.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { SHAPES, type Shape } from './shapes.js';
 import { runSteady } from './steady.js';
@@ -524,35 +524,22 @@ async function main(): Promise<void> {
     log(`outage: generating ${fmt(s.outageEvents)} events over ${fmt(s.listings)} listings...`);
     return buildWorkload({ events: s.outageEvents, listings: s.listings, frameSize: s.frameSize, seed: 23, expectRows: true });
   };
-  if (s.phases.has('outage-restart')) {
-    results.outage_restart = await runRestartReplay({
-      serverUrl: s.serverUrl,
-      dbName: s.dbName,
-      embedded: false,
-      mode: s.daemon,
-      entry: s.daemonEntry,
-      env: daemonEnv,
-      workload: outageWorkload(),
-      window: s.window,
-      pollMs: 50,
-      drainTimeoutMs: 300_000,
-      log,
-    });
-  }
+  const outageOptions = (): OutageOptions => ({
+    serverUrl: s.serverUrl,
+    dbName: s.dbName,
+    embedded: false,
+    mode: s.daemon,
+    entry: s.daemonEntry,
+    env: daemonEnv,
+    workload: outageWorkload(),
+    window: s.window,
+    pollMs: 50,
+    drainTimeoutMs: 300_000,
+    log,
+  });
+  if (s.phases.has('outage-restart')) results.outage_restart = await runRestartReplay(outageOptions());
   if (s.phases.has('outage')) {
-    outage = await runOutage({
-      serverUrl: s.serverUrl,
-      dbName: s.dbName,
-      embedded: false,
-      mode: s.daemon,
-      entry: s.daemonEntry,
-      env: daemonEnv,
-      workload: outageWorkload(),
-      window: s.window,
-      pollMs: 50,
-      drainTimeoutMs: 300_000,
-      log,
-    });
+    outage = await runOutage(outageOptions());
     results.outage = outage;
     summary.outage_events = outage.events;
     summary.outage_restore_to_first_write_s = outage.restore_to_first_write_s;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchWriter } from '../../src/core/writer/batch-writer.js';
+import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
 import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
 import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
 import { SupersededRows, type Supersede } from '../../src/core/writer/superseded-rows.js';
@@ -95,99 +95,85 @@ const byValue: Supersede<Row> = {
 };
 const logger = createLogger('silent');
 const refused = () => Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+const KEYS = 20;
+const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.ndjson'));
+
+/**
+ * 600 rows of 40 KB over KEYS keys (three 8 MiB spool segments: the newest row of a key is often in a
+ * later segment); one in ten is not whole, and must be written even when older ones are moot.
+ */
+function backlog(): Row[] {
+  const pad = 'x'.repeat(40_000);
+  return Array.from({ length: 600 }, (_, v) => ({ k: `k${v % KEYS}`, v, whole: v % 10 !== 3, pad }));
+}
+
+/** A writer with `byValue` on a spool in `dir`, whose table keeps each key's newest value (as the listing upsert does); `db.down` fails its writes. */
+function supersedingWriter(dir: string, over: Partial<BatchWriterOptions<Row>>) {
+  const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+  const state = new Map<string, number>();
+  let written = 0;
+  const counted = { rows: 0, replayed: 0 };
+  const db = { down: false };
+  const w = new BatchWriter<Row>({
+    name: 'test',
+    maxEvents: 10,
+    maxWaitMs: 5,
+    retry: { baseMs: 5, maxMs: 20 },
+    budget: new BufferBudget(10_000),
+    logger,
+    metrics: createMetrics(),
+    collapse: { key: (r) => r.k, merge: (a, b) => (b.v > a.v ? b : a), supersede: byValue },
+    write: async (batch) => {
+      if (db.down) throw refused();
+      written += batch.length;
+      for (const r of batch) state.set(r.k, Math.max(state.get(r.k) ?? -1, r.v));
+    },
+    onWritten: (rows, replayed) => {
+      counted.rows += rows.length;
+      counted.replayed += replayed.length;
+    },
+    onBadRow: () => {},
+    onOverflow: () => {
+      throw new Error('nothing may be dropped');
+    },
+    spool,
+    ...over,
+  });
+  return { w, db, state, counted, writtenRows: () => written };
+}
 
 describe('BatchWriter replay with supersede', () => {
   it('a spool an earlier run left is noted before its replay: the same skips, every row counted as replayed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-supersede-'));
     const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
-    const pad = 'x'.repeat(40_000);
-    const rows: Row[] = Array.from({ length: 600 }, (_, v) => ({ k: `k${v % 20}`, v, whole: v % 10 !== 3, pad }));
+    const rows = backlog();
     for (let i = 0; i < rows.length; i += 100) expect(earlier.append(rows.slice(i, i + 100))).toEqual([]);
     earlier.close();
-    expect(readdirSync(dir).filter((f) => f.endsWith('.ndjson')).length).toBeGreaterThanOrEqual(3);
-    const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
-    const state = new Map<string, number>();
-    let writtenRows = 0;
-    const counted = { rows: 0, replayed: 0 };
-    const w = new BatchWriter<Row>({
-      name: 'test',
-      maxEvents: 10,
-      maxWaitMs: 5,
-      retry: { baseMs: 5, maxMs: 20 },
-      budget: new BufferBudget(10_000),
-      logger,
-      metrics: createMetrics(),
-      collapse: { key: (r) => r.k, merge: (a, b) => (b.v > a.v ? b : a), supersede: byValue },
-      write: async (batch) => {
-        writtenRows += batch.length;
-        for (const r of batch) state.set(r.k, Math.max(state.get(r.k) ?? -1, r.v));
-      },
-      onWritten: (written, replayed) => {
-        counted.rows += written.length;
-        counted.replayed += replayed.length;
-      },
-      onBadRow: () => {},
-      onOverflow: () => {
-        throw new Error('nothing may be dropped');
-      },
-      spool,
-    });
-    await waitFor(() => counted.replayed === rows.length, 'every row counted as replayed', 20_000);
-    await w.drain();
-    for (let k = 0; k < 20; k++) expect(state.get(`k${k}`)).toBe(580 + k);
-    expect(writtenRows).toBeLessThan(rows.length / 4);
-    expect(counted.rows).toBe(0);
-    expect(readdirSync(dir).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
+    expect(segments(dir).length).toBeGreaterThanOrEqual(3);
+    const t = supersedingWriter(dir, {});
+    await waitFor(() => t.counted.replayed === rows.length, 'every row counted as replayed', 20_000);
+    await t.w.drain();
+    for (let k = 0; k < KEYS; k++) expect(t.state.get(`k${k}`)).toBe(rows.length - KEYS + k);
+    expect(t.writtenRows()).toBeLessThan(rows.length / 4);
+    expect(t.counted.rows).toBe(0);
+    expect(segments(dir)).toEqual([]);
   });
 
   it('after an outage, writes only rows no newer whole row of their key follows; counts all; ends in the same state', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-supersede-'));
-    const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
-    let down = true;
-    const state = new Map<string, number>();
-    let writtenRows = 0;
-    const counted = { rows: 0, replayed: 0 };
-    const w = new BatchWriter<Row>({
-      name: 'test',
-      maxEvents: 10,
-      maxWaitMs: 5,
-      retry: { baseMs: 5, maxMs: 20 },
-      // Memory for 50 rows: the rest of the outage's go to the spool.
-      budget: new BufferBudget(50),
-      logger,
-      metrics: createMetrics(),
-      collapse: { key: (r) => r.k, merge: (a, b) => (b.v > a.v ? b : a), supersede: byValue },
-      write: async (batch) => {
-        if (down) throw refused();
-        writtenRows += batch.length;
-        // The table keeps the newer value (as the listing upsert does).
-        for (const r of batch) state.set(r.k, Math.max(state.get(r.k) ?? -1, r.v));
-      },
-      onWritten: (rows, replayed) => {
-        counted.rows += rows.length;
-        counted.replayed += replayed.length;
-      },
-      onBadRow: () => {},
-      onOverflow: () => {
-        throw new Error('nothing may be dropped');
-      },
-      spool,
-      spillAfterMs: 100,
-    });
-    // 600 rows of 40 KB over 20 keys (three 8 MiB spool segments: the newest row of a key is often in a
-    // later segment); one in ten is not whole, and must be written even when older ones are moot.
-    const pad = 'x'.repeat(40_000);
-    const rows: Row[] = Array.from({ length: 600 }, (_, v) => ({ k: `k${v % 20}`, v, whole: v % 10 !== 3, pad }));
-    for (let i = 0; i < rows.length; i += 100) w.add(rows.slice(i, i + 100));
-    await waitFor(() => readdirSync(dir).filter((f) => f.endsWith('.ndjson')).length >= 3, 'the outage filled several spool segments', 10_000);
-    down = false;
-    await waitFor(() => counted.rows === rows.length, 'every row counted as written', 20_000);
-    await w.drain();
-    // The end state: each key at its newest value.
-    for (let k = 0; k < 20; k++) expect(state.get(`k${k}`)).toBe(580 + k);
+    // Memory for 50 rows: the rest of the outage's go to the spool.
+    const t = supersedingWriter(dir, { budget: new BufferBudget(50), spillAfterMs: 100 });
+    t.db.down = true;
+    const rows = backlog();
+    for (let i = 0; i < rows.length; i += 100) t.w.add(rows.slice(i, i + 100));
+    await waitFor(() => segments(dir).length >= 3, 'the outage filled several spool segments', 10_000);
+    t.db.down = false;
+    await waitFor(() => t.counted.rows === rows.length, 'every row counted as written', 20_000);
+    await t.w.drain();
+    for (let k = 0; k < KEYS; k++) expect(t.state.get(`k${k}`)).toBe(rows.length - KEYS + k);
     // Far fewer written than added: most rows were moot (their key's newest whole row came later).
-    expect(writtenRows).toBeLessThan(rows.length / 4);
-    expect(counted.replayed).toBe(0); // this run's rows, not an earlier run's
-    expect(readdirSync(dir).filter((f) => f.endsWith('.ndjson') && !f.startsWith('.'))).toEqual([]);
+    expect(t.writtenRows()).toBeLessThan(rows.length / 4);
+    expect(t.counted.replayed).toBe(0); // this run's rows, not an earlier run's
+    expect(segments(dir)).toEqual([]);
   });
 });
