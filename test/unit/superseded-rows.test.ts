@@ -109,7 +109,7 @@ function backlog(): Row[] {
 
 /** A writer with `byValue` on a spool in `dir`, whose table keeps each key's newest value (as the listing upsert does); `db.down` fails its writes. */
 function supersedingWriter(dir: string, over: Partial<BatchWriterOptions<Row>>) {
-  const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+  const spool = over.spool ?? new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
   const state = new Map<string, number>();
   let written = 0;
   const counted = { rows: 0, replayed: 0 };
@@ -139,7 +139,7 @@ function supersedingWriter(dir: string, over: Partial<BatchWriterOptions<Row>>) 
     spool,
     ...over,
   });
-  return { w, db, state, counted, writtenRows: () => written };
+  return { w, db, spool, state, counted, writtenRows: () => written };
 }
 
 describe('BatchWriter replay with supersede', () => {
@@ -157,6 +157,39 @@ describe('BatchWriter replay with supersede', () => {
     expect(t.writtenRows()).toBeLessThan(rows.length / 4);
     expect(t.counted.rows).toBe(0);
     expect(segments(dir)).toEqual([]);
+  });
+
+  it('reads the next of a run of wholly moot segments on a later turn of the event loop, not in one go', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-supersede-'));
+    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    // One key, every row whole: every segment but the last is moot as a whole.
+    const pad = 'x'.repeat(40_000);
+    const rows: Row[] = Array.from({ length: 800 }, (_, v) => ({ k: 'k0', v, whole: true, pad }));
+    for (let i = 0; i < rows.length; i += 100) expect(earlier.append(rows.slice(i, i + 100))).toEqual([]);
+    earlier.close();
+    expect(segments(dir).length).toBeGreaterThanOrEqual(4);
+    // Turns of the event loop, counted by a setImmediate chain, at each segment taken for replay.
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const takenAt: number[] = [];
+    const take = spool.takeOldest.bind(spool);
+    spool.takeOldest = () => {
+      takenAt.push(turns);
+      return take();
+    };
+    const t = supersedingWriter(dir, { spool });
+    await waitFor(() => t.counted.replayed === rows.length, 'every row counted as replayed', 20_000);
+    counting = false;
+    await t.w.drain();
+    expect(t.writtenRows()).toBe(1);
+    expect(t.state.get('k0')).toBe(799);
+    for (let i = 1; i < takenAt.length; i++) expect(takenAt[i], `segment ${i} taken on a later turn`).toBeGreaterThan(takenAt[i - 1] as number);
   });
 
   it('after an outage, writes only rows no newer whole row of their key follows; counts all; ends in the same state', async () => {

@@ -371,7 +371,9 @@ export class BatchWriter<T> {
     this.#o.logger.debug({ rows: kept.length, moot: moot.length, bytes: taken.segment.bytes }, 'replaying a spool segment');
     if (kept.length === 0) {
       this.#done(replay);
-      this.#pump();
+      // The next segment on the next turn of the loop: a run of wholly moot segments (each read and
+      // decoded here, 8 MiB) must not hold the sockets and /readyz for all of them at once.
+      setImmediate(() => this.#pump());
       return;
     }
     this.#replays.add(replay);
