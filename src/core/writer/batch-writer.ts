@@ -684,15 +684,21 @@ export class BatchWriter<T> {
    * about one row per key rather than one per event.
    */
   async #noteEarlier(spool: Spool<T>, superseded: SupersededRows<T>): Promise<void> {
-    for (const segment of spool.earlierSegments) {
+    const started = Date.now();
+    const segments = spool.earlierSegments;
+    let rows = 0;
+    for (const segment of segments) {
       await new Promise((resolve) => setImmediate(resolve));
       if (this.#state !== 'running') return;
       try {
-        superseded.note(spool.readRows(segment));
+        const read = spool.readRows(segment);
+        rows += read.length;
+        superseded.note(read);
       } catch {
         // Unreadable now: its replay says so, and skips it.
       }
     }
+    this.#o.logger.info({ segments: segments.length, rows, keys: superseded.size, ms: Date.now() - started }, 'read the spool an earlier run left: its events that a newer one makes moot are skipped');
   }
 
   /** Append to the spool, and note the rows it kept for skipping moot ones at replay. */
