@@ -179,7 +179,16 @@ export class QuoteRecomputer {
     // Stopping: at once (the database closes soon after the writers drain).
     const gap = Math.max(this.intervalMs, Math.min(QUOTE_RECOMPUTE_MAX_INTERVAL_MS, RUN_SHARE * this.#lastRunMs));
     const at = this.#ctx ? Math.max(this.#lastStartMs + gap, this.#retryAtMs) : 0;
-    this.#timer = setTimeout(() => {
+    const fire = () => {
+      // A timer is measured from the event loop's cached time, which a long turn of the loop leaves
+      // behind the clock: it can fire a few ms before `at` (CI saw a run start 48 ms after the last
+      // with a 50 ms interval). Then wait out the rest.
+      const early = at - Date.now();
+      if (early > 0) {
+        this.#timer = setTimeout(fire, early);
+        this.#timer.unref();
+        return;
+      }
       this.#timer = undefined;
       this.#forCurrent = this.#forNext;
       this.#forNext = [];
@@ -191,7 +200,8 @@ export class QuoteRecomputer {
         else this.#forNext.push(...waiting);
         this.#schedule();
       });
-    }, Math.max(0, at - Date.now()));
+    };
+    this.#timer = setTimeout(fire, Math.max(0, at - Date.now()));
     this.#timer.unref();
   }
 
