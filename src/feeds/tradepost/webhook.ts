@@ -144,6 +144,11 @@ function refuse(req: IncomingMessage, res: ServerResponse, status: number, error
  */
 function lingerThenDestroy(req: IncomingMessage, res: ServerResponse): void {
   req.resume();
+  // Node's server ends a `connection: close` response with socket.destroySoon(), which destroys the
+  // socket as soon as the answer is flushed, unread input and all: a client still sending its body
+  // then met a reset (EPIPE) before it read the 413. Only half-close it there; the timer below ends it.
+  const socket = req.socket;
+  socket.destroySoon = () => void socket.end();
   res.once('finish', () => {
     const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
     timer.unref();
