@@ -274,9 +274,12 @@ async function start(o: OutageOptions): Promise<Running> {
     await cleanUp();
     throw err;
   }
-  const stopAll = async () => {
+  const stopDaemon = async () => {
     const code = await daemon.stop();
     if (code !== 0) o.log(`warning: daemon exited with ${code}:\n${daemon.output().slice(-2000)}`);
+  };
+  const stopAll = async () => {
+    await stopDaemon();
     await cleanUp();
   };
   try {
@@ -313,8 +316,7 @@ async function start(o: OutageOptions): Promise<Running> {
     dataDir,
     async restart(between) {
       await poller.stop();
-      const code = await daemon.stop();
-      if (code !== 0) o.log(`warning: daemon exited with ${code}:\n${daemon.output().slice(-2000)}`);
+      await stopDaemon();
       between();
       const at = Date.now();
       daemon = launch();
@@ -360,6 +362,19 @@ async function spoolAtRest(r: Running, pollMs: number): Promise<void> {
   }
 }
 const round = (x: number, d: number) => Number(x.toFixed(d));
+
+/** Every row against the workload's expected final state, on a connection of its own; `also` runs on it after. */
+async function finalState(url: string, workload: Workload, also?: (c: pg.Client) => Promise<void>): Promise<FinalStateCheck> {
+  const c = new pg.Client({ connectionString: url, application_name: 'tributary-bench' });
+  await c.connect();
+  try {
+    const check = await checkFinalState(c, workload.finalRows);
+    await also?.(c);
+    return check;
+  } finally {
+    await c.end();
+  }
+}
 
 async function firehose(o: OutageOptions): Promise<OutageResult['firehose']> {
   const r = await start(o);
@@ -428,16 +443,10 @@ async function outage(o: OutageOptions, fire: OutageResult['firehose']): Promise
     rss.stop();
     const dbHwmKb = r.dbPids.reduce((sum, pid) => sum + (statusKb(pid, 'VmHWM') ?? 0), 0);
     const drainS = (last.at - tRestore) / 1000;
-    const c = new pg.Client({ connectionString: r.checkUrl, application_name: 'tributary-bench' });
-    await c.connect();
-    let check: FinalStateCheck;
     let version: string | undefined;
-    try {
-      check = await checkFinalState(c, o.workload.finalRows);
+    const check = await finalState(r.checkUrl, o.workload, async (c) => {
       if (o.embedded) version = (await c.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v;
-    } finally {
-      await c.end();
-    }
+    });
     const drain = n / drainS;
     return {
       target: o.embedded ? 'embedded' : 'external',
@@ -570,14 +579,7 @@ export async function runRestartReplay(o: OutageOptions): Promise<RestartResult>
       r.proxy?.restore();
     });
     const last = await r.poller.waitFor((m) => (m.tributary_events_replayed_total ?? 0) >= n, o.drainTimeoutMs, `${n} events replayed`);
-    const c = new pg.Client({ connectionString: r.checkUrl, application_name: 'tributary-bench' });
-    await c.connect();
-    let check: FinalStateCheck;
-    try {
-      check = await checkFinalState(c, o.workload.finalRows);
-    } finally {
-      await c.end();
-    }
+    const check = await finalState(r.checkUrl, o.workload);
     const s = (last.at - startedAt) / 1000;
     const out: RestartResult = {
       events: n,
