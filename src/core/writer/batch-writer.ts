@@ -33,8 +33,9 @@
  * most about a second of events; rows the spool cannot take then stay in memory, which still has room
  * for them. While running, with memory below half full and writes succeeding, the oldest spool
  * segments are loaded (up to MAX_REPLAYS: the next is read while the current one is written) and their
- * rows are written like any others; a segment is deleted once all of them are committed, and put back
- * for a later replay when a shutdown leaves any of them unwritten.
+ * rows are written like any others, less those a newer row of their key later in the spool makes moot
+ * (with `collapse.supersede`: superseded-rows.ts); a segment is deleted once all of them are committed,
+ * and put back for a later replay when a shutdown leaves any of them unwritten.
  *
  * Inside a batch, rows with the same key are collapsed with `merge` (one Postgres upsert statement
  * cannot touch one row twice) and sorted by key (concurrent batches locking rows in different orders

@@ -7,8 +7,8 @@
  * skips the rows older than it. The database ends in the state writing them all would give, because
  * the table's write keeps only newer data and the whole row is written later in the same replay.
  *
- * In memory, for rows this run put in the spool: a restart forgets it and replays a spool it left
- * row by row (the same end state, only slower).
+ * In memory: rows are noted as this run puts them in the spool, and a spool an earlier run left is
+ * read once for them before its replay (batch-writer.ts).
  */
 export interface Supersede<Row> {
   /**

@@ -150,9 +150,9 @@ function lingerThenDestroy(req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket;
   socket.destroySoon = () => void socket.end();
   res.once('finish', () => {
-    const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
-    req.socket.once('close', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
   });
 }
 
