@@ -21,6 +21,7 @@ import { FEEDS } from './feeds/index.js';
 import { redactUrl, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { registerSecrets } from './util/redact.js';
+import { reachableHost } from './util/reachable-host.js';
 
 /** The whole graceful stop must fit in this (ms); 1 s of it is kept for what follows the writers' drain. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -164,6 +165,5 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
 
 /** The status page's address as a person opens it: a wildcard listen address is reached on this host. */
 function statusPageUrl(host: string, port: number): string {
-  const h = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${h}:${port}/`;
+  return `http://${reachableHost(host)}:${port}/`;
 }

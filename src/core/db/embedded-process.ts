@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Maintenance, type Log, type LogLevel } from './embedded-maintenance.js';
 import { saveTemplate, templateDir } from './embedded-template.js';
 import { WireServer, type ForeignStatementWatch } from './embedded-wire-server.js';
+import { reachableHost } from '../../util/reachable-host.js';
 
 /**
  * The embedded database's process: PGlite (Postgres compiled to WebAssembly) with its files in
@@ -55,10 +56,9 @@ export class EmbeddedPortInUseError extends Error {}
 /** The host is not an address of this machine (EADDRNOTAVAIL) or a name that does not resolve (ENOTFOUND). */
 export class EmbeddedHostUnavailableError extends Error {}
 
-/** The listen address's own URL, except a wildcard (every interface): loopback, which it includes. */
+/** Where a client on this machine reaches the database listening on `host`:`port`. */
 export function embeddedUrl(host: string, port: number): string {
-  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return `postgres://postgres@${local.includes(':') ? `[${local}]` : local}:${port}/postgres`;
+  return `postgres://postgres@${reachableHost(host)}:${port}/postgres`;
 }
 
 /**
