@@ -35,10 +35,29 @@ export interface Shape {
   write(ctx: ShapeContext, rows: readonly ListingRow[]): Promise<void>;
 }
 
+/**
+ * The five quote columns computed from `u.payload` in SQL, as Postgres generated them before migration
+ * 2026_12_08_003 (the repository's shape sends them, computed by the daemon): these shapes keep the cost
+ * they were measured with.
+ */
+const QUOTE_COLUMNS_FROM_PAYLOAD = ((p: string) => {
+  const spelled = `CASE jsonb_typeof(${p} #> '{item,spells}') WHEN 'array' THEN jsonb_array_length(${p} #> '{item,spells}') > 0
+         WHEN 'object' THEN ${p} #> '{item,spells}' <> '{}'::jsonb ELSE false END`;
+  return `CASE WHEN jsonb_typeof(${p} #> '{currencies,keys}') = 'number' THEN (${p} #>> '{currencies,keys}')::numeric END,
+       CASE WHEN jsonb_typeof(${p} #> '{currencies,metal}') = 'number' THEN (${p} #>> '{currencies,metal}')::numeric END,
+       coalesce(jsonb_typeof(${p} -> 'userAgent') <> 'null', false), ${spelled},
+       coalesce(u.appid = 440 AND u.sku IS NOT NULL AND u.intent IN ('buy', 'sell') AND jsonb_typeof(${p} -> 'currencies') = 'object'
+         AND (${p} -> 'currencies') - 'keys' - 'metal' = '{}'::jsonb
+         AND (jsonb_typeof(${p} #> '{currencies,keys}') = 'number' OR jsonb_typeof(${p} #> '{currencies,metal}') = 'number')
+         AND coalesce(jsonb_typeof(${p} #> '{currencies,keys}'), 'number') = 'number'
+         AND coalesce(jsonb_typeof(${p} #> '{currencies,metal}'), 'number') = 'number' AND NOT ${spelled}, false)`;
+})('(u.payload::jsonb)');
+
 /** Source columns in the order every shape's SELECT list uses. */
 export const SELECT_FROM_U = `SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
-       u.currencies::jsonb, u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload::jsonb, u.sku`;
+       u.currencies::jsonb, u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload::jsonb, u.sku,
+       ${QUOTE_COLUMNS_FROM_PAYLOAD}`;
 
 const COLUMN_TYPES = `id text, event_id text, event_time float8, deleted bool, payload_event_id text, steamid text, appid int,
   intent text, item_name text, currencies jsonb, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text`;
@@ -292,7 +311,7 @@ const OBJECTS_SQL = `${LISTING_INSERT}
 SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
        CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
-       u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku
+       u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku, ${QUOTE_COLUMNS_FROM_PAYLOAD}
 FROM jsonb_to_recordset($1::jsonb) AS u(id text, event_id text, event_time float8, deleted bool, payload_event_id text,
   steamid text, appid int, intent text, item_name text, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text)
 ${LISTING_CONFLICT_RULE}`;

@@ -52,6 +52,11 @@ describe('extractListingColumns', () => {
       listedAt: null,
       bumpedAt: null,
       sku: null,
+      priceKeys: null,
+      priceMetal: null,
+      automatic: false,
+      spelled: false,
+      quotable: false,
     });
     expect(extractListingColumns({ id: 'x', appid: 'no', intent: 'lend', item: null, value: { raw: 'NaN' }, listedAt: -5 })).toMatchObject({
       appid: null,

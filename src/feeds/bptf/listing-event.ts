@@ -1,7 +1,7 @@
 // What parsing a backpack.tf events frame gives: the types both paths of the parser (parse.ts,
 // scanner.ts) produce, and the rule for a listing id they share.
 import type { Reject } from '../../core/ingest/reject.js';
-import type { ListingColumns } from './listing-columns.js';
+import type { RawColumns } from './listing-columns.js';
 import type { ReceivedEvent } from './received.js';
 
 export interface ListingEvent {
@@ -32,7 +32,7 @@ export interface RawPayload {
   readonly columns: RawColumns;
 }
 
-export type RawColumns = Omit<ListingColumns, 'currencies'>;
+export type { RawColumns };
 
 /** The payload's JSON text as a string. */
 export function rawPayloadText(raw: RawPayload): string {

@@ -101,7 +101,10 @@ export function decodeListingRow(bytes: Buffer, start: number, end: number): Lis
       typeof h.deleted === 'boolean' &&
       (h.payloadEventId === null || typeof h.payloadEventId === 'string') &&
       typeof h.columns === 'object' &&
-      h.columns !== null
+      h.columns !== null &&
+      // Lines of versions before the quote columns (2026_12_08_003) lack them: parsed whole below, their
+      // columns are extracted again.
+      typeof (h.columns as Partial<RawPayload['columns']>).quotable === 'boolean'
     ) {
       const raw: RawPayload = { frame: bytes, start: at + PAYLOAD_KEY.length, end: end - 1, columns: h.columns as RawPayload['columns'] };
       return new RawListingRow(h.id, h.eventId, h.eventTimeMs, h.deleted, h.payloadEventId, raw);

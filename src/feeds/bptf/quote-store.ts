@@ -41,7 +41,7 @@ export async function savepoint<DB extends BptfTables>(db: Kysely<DB>, action: '
 /**
  * An eligible listing (alias `l`, with the key rate as `rate.ref`): live, `quotable` (its own part:
  * TF2, a SKU, a buy or a sell, priced in keys and/or metal only with numbers, not spelled; a stored
- * generated column, migration 2026_12_08_002), its owner not blocklisted, and priced in keys only
+ * column the daemon writes with the payload, listing-columns.ts), its owner not blocklisted, and priced in keys only
  * while a key rate exists.
  */
 const ELIGIBLE = sql`

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { extractListingColumns } from './listing-columns.js';
+import { extractRawColumns, NumberText, type CurrenciesMembers } from './listing-columns.js';
 import { isListingId, rawPayloadText, type ListingEvent, type ParsedFrame, type RawColumns, type RawPayload } from './listing-event.js';
 import { normalizeObjectId, objectIdTimeMs } from './object-id.js';
 import { SKU_ITEM_FIELDS } from './sku.js';
@@ -94,9 +94,11 @@ const F_LISTED_AT = 8;
 const F_TIMESTAMP = 9;
 const F_BUMPED_AT = 10;
 const F_BUMP = 11;
-const F_EVENT = 12;
-const F_EVENT_ID = 13;
-const SLOTS = 14;
+const F_CURRENCIES = 12;
+const F_USER_AGENT = 13;
+const F_EVENT = 14;
+const F_EVENT_ID = 15;
+const SLOTS = 16;
 /** Per slot: start, end, type, flags (1: string has escapes, 2: string has non-ASCII bytes). */
 const SLOT_WIDTH = 4;
 
@@ -110,6 +112,10 @@ const KEY_LISTED_AT = Buffer.from('listedAt');
 const KEY_TIMESTAMP = Buffer.from('timestamp');
 const KEY_BUMPED_AT = Buffer.from('bumpedAt');
 const KEY_BUMP = Buffer.from('bump');
+const KEY_CURRENCIES = Buffer.from('currencies');
+const KEY_USER_AGENT = Buffer.from('userAgent');
+const KEY_KEYS = Buffer.from('keys');
+const KEY_METAL = Buffer.from('metal');
 const KEY_EVENT = Buffer.from('event');
 const KEY_PAYLOAD = Buffer.from('payload');
 const KEY_NAME = Buffer.from('name');
@@ -117,9 +123,9 @@ const KEY_RAW = Buffer.from('raw');
 const LISTING_UPDATE = Buffer.from('listing-update');
 const LISTING_DELETE = Buffer.from('listing-delete');
 
-/** The members of `item` the pipeline reads (the SKU's fields and the name), by key length: [key bytes, key]. */
+/** The members of `item` the pipeline reads (the SKU's fields, the name, the spells), by key length: [key bytes, key]. */
 const ITEM_KEYS = new Map<number, Array<readonly [Buffer, string]>>();
-for (const key of [...SKU_ITEM_FIELDS, 'name']) {
+for (const key of [...SKU_ITEM_FIELDS, 'name', 'spells']) {
   const bytes = Buffer.from(key);
   ITEM_KEYS.set(bytes.length, [...(ITEM_KEYS.get(bytes.length) ?? []), [bytes, key] as const]);
 }
@@ -280,7 +286,7 @@ class Scanner {
     const listingId = this.slotType(F_ID) === T_STRING ? this.slotString(F_ID) : undefined;
     if (!isListingId(listingId)) throw BAIL;
 
-    const columns = extractListingColumns({
+    const columns = extractRawColumns({
       steamid: this.slotValue(F_STEAMID),
       appid: this.slotValue(F_APPID),
       intent: this.slotValue(F_INTENT),
@@ -290,7 +296,9 @@ class Scanner {
       timestamp: this.slotValue(F_TIMESTAMP),
       bumpedAt: this.slotValue(F_BUMPED_AT),
       bump: this.slotValue(F_BUMP),
-    });
+      currencies: this.slotValue(F_CURRENCIES),
+      userAgent: this.slotValue(F_USER_AGENT),
+    }, this.slotType(F_CURRENCIES) === T_OBJECT ? this.currenciesMembers() : undefined);
     const partial = kind === 'delete' && this.onlyId;
     return new ScannedListingEvent(kind, eventId, objectIdTimeMs(eventId), listingId, partial, this.b, this.payloadStart, this.payloadEnd, columns, eventStart, eventEnd);
   }
@@ -499,7 +507,9 @@ class Scanner {
       case 8:
         return this.is(ks, ke, KEY_LISTED_AT) ? F_LISTED_AT : this.is(ks, ke, KEY_BUMPED_AT) ? F_BUMPED_AT : -1;
       case 9:
-        return this.is(ks, ke, KEY_TIMESTAMP) ? F_TIMESTAMP : -1;
+        return this.is(ks, ke, KEY_TIMESTAMP) ? F_TIMESTAMP : this.is(ks, ke, KEY_USER_AGENT) ? F_USER_AGENT : -1;
+      case 10:
+        return this.is(ks, ke, KEY_CURRENCIES) ? F_CURRENCIES : -1;
       default:
         return -1;
     }
@@ -652,6 +662,39 @@ class Scanner {
       if (key !== undefined) out[key] = this.valueAt(from, p);
       p = skipWs(b, p);
       if (b[p++] === 0x7d) return out;
+    }
+  }
+
+  /**
+   * The payload's `currencies` object (validated by the payload's walk): its `keys` and `metal` as
+   * JSON.parse gives them (the last of duplicates), but numbers as the NumberText of their bytes, for
+   * the price columns take the text the stored payload has; and whether it has another member. A key
+   * with escapes could spell `keys` or `metal` another way: the JSON.parse path decides then.
+   */
+  currenciesMembers(): CurrenciesMembers {
+    const b = this.b;
+    let keys: unknown;
+    let metal: unknown;
+    let others = false;
+    let p = skipWs(b, (this.spans[F_CURRENCIES * SLOT_WIDTH] as number) + 1);
+    if (b[p] === 0x7d) return { keys, metal, others };
+    for (;;) {
+      p = skipWs(b, p);
+      const ks = p + 1;
+      p = this.skipString(p);
+      if (this.stringFlags & 1) throw BAIL;
+      const ke = p - 1;
+      p = skipWs(b, skipWs(b, p) + 1); // past the colon
+      const from = p;
+      p = this.walk(p, 0);
+      const isKeys = this.is(ks, ke, KEY_KEYS);
+      if (isKeys || this.is(ks, ke, KEY_METAL)) {
+        const v = this.valueType === T_NUMBER ? new NumberText(b.toString('latin1', from, p)) : this.valueAt(from, p);
+        if (isKeys) keys = v;
+        else metal = v;
+      } else others = true;
+      p = skipWs(b, p);
+      if (b[p++] === 0x7d) return { keys, metal, others };
     }
   }
 

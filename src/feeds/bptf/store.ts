@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { TableChange } from '../../core/db/change-notifier.js';
 import type { BptfTables } from './tables.js';
-import { extractListingColumns } from './listing-columns.js';
+import { extractRawColumns } from './listing-columns.js';
 import type { ListingRow } from './listing-row.js';
 
 /**
@@ -24,7 +24,7 @@ const NEWER_PAYLOAD = `(excluded.payload_event_id IS NOT NULL AND (t.payload_eve
 /** The head of the batch insert: the columns in the order every SELECT feeding it lists them. */
 export const LISTING_INSERT = `INSERT INTO bptf_listings AS t
   (id, event_id, event_time, deleted_at, payload_event_id, steamid, appid, intent, item_name,
-   currencies, value_raw, listed_at, bumped_at, payload, sku)`;
+   currencies, value_raw, listed_at, bumped_at, payload, sku, price_keys, price_metal, automatic, spelled, quotable)`;
 
 /**
  * The conflict clause of the ordering rule, for LISTING_INSERT. Both are exported so that the
@@ -45,6 +45,11 @@ export const LISTING_CONFLICT_RULE = `ON CONFLICT (id) DO UPDATE SET
   bumped_at        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.bumped_at ELSE t.bumped_at END,
   payload          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.payload ELSE t.payload END,
   sku              = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.sku ELSE t.sku END,
+  price_keys       = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.price_keys ELSE t.price_keys END,
+  price_metal      = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.price_metal ELSE t.price_metal END,
+  automatic        = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.automatic ELSE t.automatic END,
+  spelled          = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.spelled ELSE t.spelled END,
+  quotable         = CASE WHEN ${NEWER_PAYLOAD} THEN excluded.quotable ELSE t.quotable END,
   updated_at       = now()
 WHERE ${NEWER_EVENT} OR ${NEWER_PAYLOAD}`;
 
@@ -79,8 +84,9 @@ function giveBack(b: Buffer): void {
  *
  * Row layout (the SQL reads columns by position): 0 id, 1 event_id, 2 event_time (Unix s),
  * 3 deleted, 4 payload_event_id, 5 steamid, 6 appid, 7 intent, 8 item_name, 9 value_raw,
- * 10 listed_at (Unix s), 11 bumped_at (Unix s), 12 payload, 13 sku (after the payload: the head is
- * written before the payload's bytes). `currencies` is read from the payload.
+ * 10 listed_at (Unix s), 11 bumped_at (Unix s), 12 payload, then after the payload (the head is
+ * written before the payload's bytes) 13 sku, 14 price_keys, 15 price_metal (JSON numbers as the
+ * payload spells them), 16 automatic, 17 spelled, 18 quotable. `currencies` is read from the payload.
  */
 export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: number) => Buffer = (n) => Buffer.allocUnsafe(n)): Buffer {
   const n = rows.length;
@@ -91,9 +97,8 @@ export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: nu
   for (let i = 0; i < n; i++) {
     const r = rows[i] as ListingRow;
     const raw = r.raw;
-    const c = raw ? raw.columns : extractListingColumns(r.payload);
-    // A spool line of an older version has no sku in its columns.
-    const tail = `,${jsonText(c.sku ?? null)}]`;
+    const c = raw ? raw.columns : extractRawColumns(r.payload);
+    const tail = `,${jsonText(c.sku)},${c.priceKeys ?? 'null'},${c.priceMetal ?? 'null'},${c.automatic},${c.spelled},${c.quotable}]`;
     tails[i] = tail;
     bound += tail.length * 3;
     const head =
@@ -144,7 +149,9 @@ export async function withListingDocument<T>(rows: readonly ListingRow[], statem
       SELECT r ->> 0 AS id, r ->> 1 AS event_id, (r ->> 2)::float8 AS event_time, (r ->> 3)::bool AS deleted,
              r ->> 4 AS payload_event_id, r ->> 5 AS steamid, (r ->> 6)::int AS appid, r ->> 7 AS intent,
              r ->> 8 AS item_name, (r ->> 9)::float8 AS value_raw, (r ->> 10)::float8 AS listed_at,
-             (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload, r ->> 13 AS sku
+             (r ->> 11)::float8 AS bumped_at, r -> 12 AS payload, r ->> 13 AS sku,
+             (r ->> 14)::numeric AS price_keys, (r ->> 15)::numeric AS price_metal, (r ->> 16)::bool AS automatic,
+             (r ->> 17)::bool AS spelled, (r ->> 18)::bool AS quotable
       FROM jsonb_array_elements(${doc}::jsonb) AS r`);
   } finally {
     // The driver has copied the parameter into its message by the time the query settles.
@@ -158,7 +165,8 @@ const LISTING_SELECT = `
   SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
          u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
          CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
-         u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku`;
+         u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku,
+         u.price_keys, u.price_metal, u.automatic, u.spelled, u.quotable`;
 
 /** Upsert the batch; returns the listings it inserted or changed (not those a newer stored event kept). */
 export async function upsertListings<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<TableChange[]> {
