@@ -3,7 +3,7 @@ import { Summary, type Registry } from 'prom-client';
 import type { TableChange } from '../../core/db/change-notifier.js';
 import type { FeedContext, PeriodicTask, TableSpec } from '../../core/feed.js';
 import { dayOf, ensureDayPartitions, forgetDayPartitions } from './day-partitions.js';
-import { lockQuotes, recomputeQuotes, savepoint } from './quote-store.js';
+import { lockQuotes, recomputeMemory, recomputeQuotes, savepoint } from './quote-store.js';
 import type { BptfTables } from './tables.js';
 
 /**
@@ -90,6 +90,7 @@ export async function recomputeLocked<DB extends BptfTables>(trx: Kysely<DB>, sk
   if (at.includes(null)) for (const d of [now - 60_000, now + 60_000]) days.add(dayOf(d));
   // Before the locks: a partition made here locks the history table until this commit.
   await ensureDayPartitions(trx, 'bptf_quote_history', days);
+  await recomputeMemory(trx);
   await lockQuotes(trx, list);
   return recomputeWithHistory(trx, list, at, days);
 }

@@ -33,6 +33,19 @@ export async function lockQuotes<DB extends BptfTables>(db: Kysely<DB>, skus: re
     FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest(${skus}::text[]) AS s ORDER BY k) AS ks`.execute(db);
 }
 
+/**
+ * Give the rest of the transaction `db` is (a recompute) QUOTE_WORK_MEM. A recompute holds every
+ * eligible listing of its SKUs (about 100 bytes each) for two passes; past the server's work_mem
+ * (4 MB by default: about 40,000 listings) they went to a temporary file and back on every run. With
+ * the bench's 42,000 live listings in 11 SKUs, a run took 4-15 % longer.
+ */
+export async function recomputeMemory<DB extends BptfTables>(db: Kysely<DB>): Promise<void> {
+  await sql`SELECT set_config('work_mem', ${QUOTE_WORK_MEM}, true)`.execute(db);
+}
+
+/** work_mem of a quote recompute's transaction: 1,000 SKUs of a few hundred listings each stay in memory. */
+const QUOTE_WORK_MEM = '32MB';
+
 /** Set, or roll back to, the savepoint the quote recompute starts from. */
 export async function savepoint<DB extends BptfTables>(db: Kysely<DB>, action: 'set' | 'rollback'): Promise<void> {
   await (action === 'set' ? sql`SAVEPOINT bptf_quotes` : sql`ROLLBACK TO SAVEPOINT bptf_quotes`).execute(db);
