@@ -53,20 +53,20 @@ export interface CurrenciesMembers {
 
 /**
  * The columns of a payload: a JSON.parse of it, or (scanner.ts) an object of the members the pipeline
- * reads, with `currencies` read by the scanner (its numbers as NumberText) in `scanned`.
+ * reads, with `currencies` read by the scanner (its numbers as NumberText) and the item's SKU in `scanned`.
  *
  * The five quote columns (priceKeys to quotable) were generated columns computed by Postgres from the
  * payload until migration 2026_12_08_003; they mean exactly what those expressions computed, which a
  * test holds them to (bptf-listing-columns.test.ts).
  */
-export function extractRawColumns(p: Record<string, unknown>, scanned?: CurrenciesMembers): RawColumns {
+export function extractRawColumns(p: Record<string, unknown>, scanned?: { currencies?: CurrenciesMembers; sku?: string | null }): RawColumns {
   const item = asObject(p.item);
   const value = asObject(p.value);
   const steamid = typeof p.steamid === 'string' ? p.steamid : typeof p.steamid === 'number' ? String(p.steamid) : null;
   const appid = typeof p.appid === 'number' && Number.isInteger(p.appid) && Math.abs(p.appid) < 2 ** 31 ? p.appid : null;
   const intent = p.intent === 'buy' || p.intent === 'sell' ? p.intent : null;
-  const sku = skuOf(p.item);
-  const currencies = scanned ?? currenciesMembers(asObject(p.currencies));
+  const sku = scanned?.sku !== undefined ? scanned.sku : skuOf(p.item);
+  const currencies = scanned?.currencies ?? currenciesMembers(asObject(p.currencies));
   const keys = currencies?.keys;
   const metal = currencies?.metal;
   const spells = item?.spells;

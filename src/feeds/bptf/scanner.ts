@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { extractRawColumns, NumberText, type CurrenciesMembers } from './listing-columns.js';
 import { isListingId, rawPayloadText, type ListingEvent, type ParsedFrame, type RawColumns, type RawPayload } from './listing-event.js';
 import { normalizeObjectId, objectIdTimeMs } from './object-id.js';
-import { SKU_ITEM_FIELDS } from './sku.js';
+import { SKU_ITEM_FIELDS, skuOf } from './sku.js';
 import type { ReceivedEvent } from './received.js';
 
 /**
@@ -130,6 +130,14 @@ for (const key of [...SKU_ITEM_FIELDS, 'name', 'spells']) {
   ITEM_KEYS.set(bytes.length, [...(ITEM_KEYS.get(bytes.length) ?? []), [bytes, key] as const]);
 }
 
+/**
+ * SKUs by the bytes of the item members skuOf reads (itemMembers): most events are of items seen
+ * before, and building the item's SKU object and string was a tenth of the daemon's CPU. Emptied
+ * when full (a few MB at most).
+ */
+const SKU_BY_MEMBERS = new Map<string, string | null>();
+const SKU_CACHE_SIZE = 10_000;
+
 /** Bytes that end the fast loop inside a string: '"', '\\', control characters, non-ASCII. */
 const STRING_STOP = new Uint8Array(256);
 for (let c = 0; c < 256; c++) STRING_STOP[c] = c === 0x22 || c === 0x5c || c < 0x20 || c >= 0x80 ? 1 : 0;
@@ -231,6 +239,8 @@ class Scanner {
   outerFrom = -1;
   innerSlot = -1;
   innerFrom = -1;
+  /** The current event's SKU when itemMembers found it (undefined: extractRawColumns computes it from the item). */
+  itemSku: string | null | undefined;
 
   constructor(b: Buffer) {
     this.b = b;
@@ -286,6 +296,7 @@ class Scanner {
     const listingId = this.slotType(F_ID) === T_STRING ? this.slotString(F_ID) : undefined;
     if (!isListingId(listingId)) throw BAIL;
 
+    this.itemSku = undefined;
     const columns = extractRawColumns({
       steamid: this.slotValue(F_STEAMID),
       appid: this.slotValue(F_APPID),
@@ -298,7 +309,7 @@ class Scanner {
       bump: this.slotValue(F_BUMP),
       currencies: this.slotValue(F_CURRENCIES),
       userAgent: this.slotValue(F_USER_AGENT),
-    }, this.slotType(F_CURRENCIES) === T_OBJECT ? this.currenciesMembers() : undefined);
+    }, { currencies: this.slotType(F_CURRENCIES) === T_OBJECT ? this.currenciesMembers() : undefined, sku: this.itemSku });
     const partial = kind === 'delete' && this.onlyId;
     return new ScannedListingEvent(kind, eventId, objectIdTimeMs(eventId), listingId, partial, this.b, this.payloadStart, this.payloadEnd, columns, eventStart, eventEnd);
   }
@@ -643,26 +654,54 @@ class Scanner {
     }
   }
 
-  /** The members of the object at `start` (validated by the payload's walk) that ITEM_KEYS names; undefined when a key has escapes. */
+  /**
+   * The members of the object at `start` (validated by the payload's walk) that ITEM_KEYS names;
+   * undefined when a key has escapes. Sets itemSku: the SKU of the members skuOf reads, found by their
+   * bytes (SKU_BY_MEMBERS), those members then left out of the object; else computed from them.
+   */
   itemMembers(start: number): Record<string, unknown> | undefined {
     const b = this.b;
     const out: Record<string, unknown> = {};
+    // The SKU's members as `key NUL value-bytes NUL` (no JSON text holds a NUL byte), and their spans.
+    let skuKey = '';
+    const skuSpans: (string | number)[] = [];
     let p = skipWs(b, start + 1);
-    if (b[p] === 0x7d) return out;
-    for (;;) {
-      p = skipWs(b, p);
-      const ks = p + 1;
-      p = this.skipString(p);
-      if (this.stringFlags & 1) return undefined;
-      const ke = p - 1;
-      p = skipWs(b, skipWs(b, p) + 1); // past the colon
-      const key = this.itemKey(ks, ke);
-      const from = p;
-      p = this.walk(p, 0);
-      if (key !== undefined) out[key] = this.valueAt(from, p);
-      p = skipWs(b, p);
-      if (b[p++] === 0x7d) return out;
+    if (b[p] !== 0x7d) {
+      for (;;) {
+        p = skipWs(b, p);
+        const ks = p + 1;
+        p = this.skipString(p);
+        if (this.stringFlags & 1) return undefined;
+        const ke = p - 1;
+        p = skipWs(b, skipWs(b, p) + 1); // past the colon
+        const key = this.itemKey(ks, ke);
+        const from = p;
+        p = this.walk(p, 0);
+        if (key === 'name' || key === 'spells') out[key] = this.valueAt(from, p);
+        else if (key !== undefined) {
+          skuKey += `${key}\0${b.toString('latin1', from, p)}\0`;
+          skuSpans.push(key, from, p);
+        }
+        p = skipWs(b, p);
+        if (b[p++] === 0x7d) break;
+      }
     }
+    const known = SKU_BY_MEMBERS.get(skuKey);
+    if (known !== undefined) {
+      this.itemSku = known;
+      return out;
+    }
+    const members: Record<string, unknown> = {};
+    for (let i = 0; i < skuSpans.length; i += 3) {
+      const from = skuSpans[i + 1] as number;
+      const end = this.walk(from, 0); // again: valueAt reads the type the walk sets
+      members[skuSpans[i] as string] = this.valueAt(from, end);
+    }
+    const sku = skuOf(members);
+    if (SKU_BY_MEMBERS.size >= SKU_CACHE_SIZE) SKU_BY_MEMBERS.clear();
+    SKU_BY_MEMBERS.set(skuKey, sku);
+    this.itemSku = sku;
+    return Object.assign(out, members);
   }
 
   /**
