@@ -16,9 +16,9 @@ import type { Frame } from './workload.js';
 const ONE_ROW = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM (VALUES ($1::text, $2::text, $3::float8, $4::bool, $5::text, $6::text, $7::int, $8::text, $9::text, $10::text,
-              $11::float8, $12::float8, $13::float8, $14::text, $15::text))
+              $11::float8, $12::float8, $13::float8, $14::text, $15::text, $16::numeric, $17::numeric, $18::bool, $19::bool, $20::bool))
   AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name, currencies,
-       value_raw, listed_at, bumped_at, payload, sku)
+       value_raw, listed_at, bumped_at, payload, sku, price_keys, price_metal, automatic, spelled, quotable)
 ${LISTING_CONFLICT_RULE}`;
 
 export interface NaiveRun {
@@ -46,6 +46,7 @@ export async function runNaive(o: { serverUrl: string; dbName: string; frames: r
         const q = b.pool.query(ONE_ROW, [
           r.id, r.eventId, r.eventTimeMs / 1000, r.deleted, r.payloadEventId, c.steamid, c.appid, c.intent, c.itemName,
           c.currencies, c.valueRaw, c.listedAt, c.bumpedAt, JSON.stringify(r.payload), c.sku,
+          c.priceKeys, c.priceMetal, c.automatic, c.spelled, c.quotable,
         ]);
         events++;
         inFlight.add(q);

@@ -6,8 +6,8 @@
  *   repository   src/feeds/bptf/store.ts as it is now (what the daemon runs): one jsonb
  *                parameter, rows as arrays, payload bytes as received
  *   rows-as-objects  the same with rows as objects read by jsonb_to_recordset (its previous version)
- *   unnest       the original statement: 14 parallel arrays, unnest(text[] ...), payload as text -> jsonb
- *   values       one multi-row INSERT ... VALUES with 14 bind parameters per row
+ *   unnest       the original statement: 20 parallel arrays, unnest(text[] ...), payload as text -> jsonb
+ *   values       one multi-row INSERT ... VALUES with 20 bind parameters per row
  *   jsonb        one parameter: the batch as a JSON array of objects, jsonb_to_recordset($1::jsonb),
  *                built with JSON.stringify from parsed payloads
  *   json         the same with json_to_recordset($1::json)
@@ -35,32 +35,18 @@ export interface Shape {
   write(ctx: ShapeContext, rows: readonly ListingRow[]): Promise<void>;
 }
 
-/**
- * The five quote columns computed from `u.payload` in SQL, as Postgres generated them before migration
- * 2026_12_08_003 (the repository's shape sends them, computed by the daemon): these shapes keep the cost
- * they were measured with.
- */
-const QUOTE_COLUMNS_FROM_PAYLOAD = ((p: string) => {
-  const spelled = `CASE jsonb_typeof(${p} #> '{item,spells}') WHEN 'array' THEN jsonb_array_length(${p} #> '{item,spells}') > 0
-         WHEN 'object' THEN ${p} #> '{item,spells}' <> '{}'::jsonb ELSE false END`;
-  return `CASE WHEN jsonb_typeof(${p} #> '{currencies,keys}') = 'number' THEN (${p} #>> '{currencies,keys}')::numeric END,
-       CASE WHEN jsonb_typeof(${p} #> '{currencies,metal}') = 'number' THEN (${p} #>> '{currencies,metal}')::numeric END,
-       coalesce(jsonb_typeof(${p} -> 'userAgent') <> 'null', false), ${spelled},
-       coalesce(u.appid = 440 AND u.sku IS NOT NULL AND u.intent IN ('buy', 'sell') AND jsonb_typeof(${p} -> 'currencies') = 'object'
-         AND (${p} -> 'currencies') - 'keys' - 'metal' = '{}'::jsonb
-         AND (jsonb_typeof(${p} #> '{currencies,keys}') = 'number' OR jsonb_typeof(${p} #> '{currencies,metal}') = 'number')
-         AND coalesce(jsonb_typeof(${p} #> '{currencies,keys}'), 'number') = 'number'
-         AND coalesce(jsonb_typeof(${p} #> '{currencies,metal}'), 'number') = 'number' AND NOT ${spelled}, false)`;
-})('(u.payload::jsonb)');
-
 /** Source columns in the order every shape's SELECT list uses. */
 export const SELECT_FROM_U = `SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
        u.currencies::jsonb, u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload::jsonb, u.sku,
-       ${QUOTE_COLUMNS_FROM_PAYLOAD}`;
+       u.price_keys, u.price_metal, u.automatic, u.spelled, u.quotable`;
+
+/** The five quote columns, as every shape sends them (computed by the daemon's listing-columns.ts). */
+const QUOTE_COLUMN_NAMES = 'price_keys, price_metal, automatic, spelled, quotable';
 
 const COLUMN_TYPES = `id text, event_id text, event_time float8, deleted bool, payload_event_id text, steamid text, appid int,
-  intent text, item_name text, currencies jsonb, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text`;
+  intent text, item_name text, currencies jsonb, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text,
+  price_keys numeric, price_metal numeric, automatic bool, spelled bool, quotable bool`;
 
 /** One row as the record the json shapes send (keys are the column names of COLUMN_TYPES). */
 function record(r: ListingRow) {
@@ -81,6 +67,11 @@ function record(r: ListingRow) {
     bumped_at: c.bumpedAt,
     payload: r.payload,
     sku: c.sku,
+    price_keys: c.priceKeys,
+    price_metal: c.priceMetal,
+    automatic: c.automatic,
+    spelled: c.spelled,
+    quotable: c.quotable,
   };
 }
 
@@ -102,6 +93,11 @@ export function columnArrays(rows: readonly ListingRow[]) {
     bumpedAt: new Array<number | null>(n),
     payload: new Array<string>(n),
     sku: new Array<string | null>(n),
+    priceKeys: new Array<string | null>(n),
+    priceMetal: new Array<string | null>(n),
+    automatic: new Array<boolean>(n),
+    spelled: new Array<boolean>(n),
+    quotable: new Array<boolean>(n),
   };
   for (let i = 0; i < n; i++) {
     const r = rows[i] as ListingRow;
@@ -121,6 +117,11 @@ export function columnArrays(rows: readonly ListingRow[]) {
     a.bumpedAt[i] = c.bumpedAt;
     a.payload[i] = JSON.stringify(r.payload);
     a.sku[i] = c.sku;
+    a.priceKeys[i] = c.priceKeys;
+    a.priceMetal[i] = c.priceMetal;
+    a.automatic[i] = c.automatic;
+    a.spelled[i] = c.spelled;
+    a.quotable[i] = c.quotable;
   }
   return a;
 }
@@ -128,9 +129,10 @@ export function columnArrays(rows: readonly ListingRow[]) {
 const UNNEST_SQL = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM unnest($1::text[], $2::text[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[],
-            $10::text[], $11::float8[], $12::float8[], $13::float8[], $14::text[], $15::text[])
+            $10::text[], $11::float8[], $12::float8[], $13::float8[], $14::text[], $15::text[],
+            $16::numeric[], $17::numeric[], $18::bool[], $19::bool[], $20::bool[])
   AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name, currencies,
-       value_raw, listed_at, bumped_at, payload, sku)
+       value_raw, listed_at, bumped_at, payload, sku, ${QUOTE_COLUMN_NAMES})
 ${LISTING_CONFLICT_RULE}`;
 
 const JSONB_SQL = `${LISTING_INSERT}
@@ -162,7 +164,7 @@ export const unnestShape: Shape = {
     const a = columnArrays(rows);
     await query(ctx, UNNEST_SQL, [
       a.id, a.eventId, a.eventTime, a.deleted, a.payloadEventId, a.steamid, a.appid, a.intent, a.itemName,
-      a.currencies, a.valueRaw, a.listedAt, a.bumpedAt, a.payload, a.sku,
+      a.currencies, a.valueRaw, a.listedAt, a.bumpedAt, a.payload, a.sku, a.priceKeys, a.priceMetal, a.automatic, a.spelled, a.quotable,
     ]);
   },
 };
@@ -178,17 +180,19 @@ export const valuesShape: Shape = {
       const p = values.length;
       tuples.push(
         `($${p + 1}::text, $${p + 2}::text, $${p + 3}::float8, $${p + 4}::bool, $${p + 5}::text, $${p + 6}::text, $${p + 7}::int, ` +
-          `$${p + 8}::text, $${p + 9}::text, $${p + 10}::text, $${p + 11}::float8, $${p + 12}::float8, $${p + 13}::float8, $${p + 14}::text, $${p + 15}::text)`,
+          `$${p + 8}::text, $${p + 9}::text, $${p + 10}::text, $${p + 11}::float8, $${p + 12}::float8, $${p + 13}::float8, $${p + 14}::text, $${p + 15}::text, ` +
+          `$${p + 16}::numeric, $${p + 17}::numeric, $${p + 18}::bool, $${p + 19}::bool, $${p + 20}::bool)`,
       );
       values.push(
         a.id[i], a.eventId[i], a.eventTime[i], a.deleted[i], a.payloadEventId[i], a.steamid[i], a.appid[i], a.intent[i],
         a.itemName[i], a.currencies[i], a.valueRaw[i], a.listedAt[i], a.bumpedAt[i], a.payload[i], a.sku[i],
+        a.priceKeys[i], a.priceMetal[i], a.automatic[i], a.spelled[i], a.quotable[i],
       );
     }
     const text = `${LISTING_INSERT}
 ${SELECT_FROM_U}
 FROM (VALUES ${tuples.join(',\n')}) AS u(id, event_id, event_time, deleted, payload_event_id, steamid, appid, intent, item_name,
-  currencies, value_raw, listed_at, bumped_at, payload, sku)
+  currencies, value_raw, listed_at, bumped_at, payload, sku, ${QUOTE_COLUMN_NAMES})
 ${LISTING_CONFLICT_RULE}`;
     await query(ctx, text, values);
   },
@@ -262,7 +266,7 @@ export const copyShape: Shape = {
         [
           a.id[i], a.eventId[i], a.eventTime[i], a.deleted[i] ? 't' : 'f', a.payloadEventId[i], a.steamid[i], a.appid[i] ?? null,
           a.intent[i], a.itemName[i], a.currencies[i], a.valueRaw[i] ?? null, a.listedAt[i] ?? null, a.bumpedAt[i] ?? null, a.payload[i],
-          a.sku[i],
+          a.sku[i], a.priceKeys[i], a.priceMetal[i], a.automatic[i] ? 't' : 'f', a.spelled[i] ? 't' : 'f', a.quotable[i] ? 't' : 'f',
         ]
           .map((v) => copyField(v as string | number | boolean | null))
           .join('\t'),
@@ -301,7 +305,12 @@ function encodeObjects(rows: readonly ListingRow[]): Buffer {
       ),
     );
     parts.push(r.raw ? r.raw.frame.subarray(r.raw.start, r.raw.end) : Buffer.from(JSON.stringify(r.payload)));
-    parts.push(Buffer.from(`,"sku":${j(c.sku ?? null)}}`));
+    parts.push(
+      Buffer.from(
+        `,"sku":${j(c.sku)},"price_keys":${c.priceKeys ?? 'null'},"price_metal":${c.priceMetal ?? 'null'},` +
+          `"automatic":${c.automatic},"spelled":${c.spelled},"quotable":${c.quotable}}`,
+      ),
+    );
   });
   parts.push(Buffer.from(']'));
   return Buffer.concat(parts);
@@ -311,9 +320,10 @@ const OBJECTS_SQL = `${LISTING_INSERT}
 SELECT u.id, u.event_id, to_timestamp(u.event_time), CASE WHEN u.deleted THEN to_timestamp(u.event_time) END,
        u.payload_event_id, u.steamid, u.appid, u.intent, u.item_name,
        CASE WHEN jsonb_typeof(u.payload -> 'currencies') = 'object' THEN u.payload -> 'currencies' END,
-       u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku, ${QUOTE_COLUMNS_FROM_PAYLOAD}
+       u.value_raw, to_timestamp(u.listed_at), to_timestamp(u.bumped_at), u.payload, u.sku, ${QUOTE_COLUMN_NAMES}
 FROM jsonb_to_recordset($1::jsonb) AS u(id text, event_id text, event_time float8, deleted bool, payload_event_id text,
-  steamid text, appid int, intent text, item_name text, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text)
+  steamid text, appid int, intent text, item_name text, value_raw float8, listed_at float8, bumped_at float8, payload jsonb, sku text,
+  price_keys numeric, price_metal numeric, automatic bool, spelled bool, quotable bool)
 ${LISTING_CONFLICT_RULE}`;
 
 export const objectsShape: Shape = {
