@@ -239,6 +239,11 @@ class Scanner {
   outerFrom = -1;
   innerSlot = -1;
   innerFrom = -1;
+  // The member `member` read last: its key's bytes and its value's.
+  memberKeyStart = 0;
+  memberKeyEnd = 0;
+  memberValueStart = 0;
+  memberValueEnd = 0;
   /** The current event's SKU when itemMembers found it (undefined: extractRawColumns computes it from the item). */
   itemSku: string | null | undefined;
 
@@ -668,21 +673,15 @@ class Scanner {
     let p = skipWs(b, start + 1);
     if (b[p] !== 0x7d) {
       for (;;) {
-        p = skipWs(b, p);
-        const ks = p + 1;
-        p = this.skipString(p);
-        if (this.stringFlags & 1) return undefined;
-        const ke = p - 1;
-        p = skipWs(b, skipWs(b, p) + 1); // past the colon
-        const key = this.itemKey(ks, ke);
-        const from = p;
-        p = this.walk(p, 0);
-        if (key === 'name' || key === 'spells') out[key] = this.valueAt(from, p);
+        p = this.member(p);
+        if (p < 0) return undefined;
+        const key = this.itemKey(this.memberKeyStart, this.memberKeyEnd);
+        const { memberValueStart: from, memberValueEnd: end } = this;
+        if (key === 'name' || key === 'spells') out[key] = this.valueAt(from, end);
         else if (key !== undefined) {
-          skuKey += `${key}\0${b.toString('latin1', from, p)}\0`;
-          skuSpans.push(key, from, p);
+          skuKey += `${key}\0${b.toString('latin1', from, end)}\0`;
+          skuSpans.push(key, from, end);
         }
-        p = skipWs(b, p);
         if (b[p++] === 0x7d) break;
       }
     }
@@ -718,23 +717,36 @@ class Scanner {
     let p = skipWs(b, (this.spans[F_CURRENCIES * SLOT_WIDTH] as number) + 1);
     if (b[p] === 0x7d) return { keys, metal, others };
     for (;;) {
-      p = skipWs(b, p);
-      const ks = p + 1;
-      p = this.skipString(p);
-      if (this.stringFlags & 1) throw BAIL;
-      const ke = p - 1;
-      p = skipWs(b, skipWs(b, p) + 1); // past the colon
-      const from = p;
-      p = this.walk(p, 0);
+      p = this.member(p);
+      if (p < 0) throw BAIL;
+      const { memberKeyStart: ks, memberKeyEnd: ke, memberValueStart: from, memberValueEnd: end } = this;
       const isKeys = this.is(ks, ke, KEY_KEYS);
       if (isKeys || this.is(ks, ke, KEY_METAL)) {
-        const v = this.valueType === T_NUMBER ? new NumberText(b.toString('latin1', from, p)) : this.valueAt(from, p);
+        const v = this.valueType === T_NUMBER ? new NumberText(b.toString('latin1', from, end)) : this.valueAt(from, end);
         if (isKeys) keys = v;
         else metal = v;
       } else others = true;
-      p = skipWs(b, p);
       if (b[p++] === 0x7d) return { keys, metal, others };
     }
+  }
+
+  /**
+   * The member at p (or after whitespace at p) of an object the payload's walk validated: its key's
+   * bytes [memberKeyStart, memberKeyEnd) (no quotes) and its value's [memberValueStart, memberValueEnd), walked (so
+   * valueType and stringFlags are the value's). Returns where the next ',' or '}' is, or -1 when the key
+   * has escapes (it could spell a key another way).
+   */
+  member(p: number): number {
+    const b = this.b;
+    p = skipWs(b, p);
+    this.memberKeyStart = p + 1;
+    p = this.skipString(p);
+    if (this.stringFlags & 1) return -1;
+    this.memberKeyEnd = p - 1;
+    p = skipWs(b, skipWs(b, p) + 1); // past the colon
+    this.memberValueStart = p;
+    this.memberValueEnd = this.walk(p, 0);
+    return skipWs(b, this.memberValueEnd);
   }
 
   /** The ITEM_KEYS key that bytes [ks, ke) are, or undefined. */
