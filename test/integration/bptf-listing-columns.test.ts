@@ -6,9 +6,9 @@
  * events and for payloads that vary every field the five read, with the number spellings, duplicate
  * keys, escapes and wrong types that traffic could bring.
  */
-import { readFileSync } from 'node:fs';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import captured from '../fixtures/bptf-captured-events.json' with { type: 'json' };
 import { QUOTABLE, SPELLED } from '../../migrations/2026_12_08_003_listing_columns_from_writer.js';
 import { toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 import { parseFrameSlow } from '../../src/feeds/bptf/parse.js';
@@ -86,9 +86,8 @@ const SPELLS: readonly string[] = ['[]', '[1]', '{}', '{"a":1}', 'null', '"x"'].
   (s, i) => `{"id":"440_spells_${i}","appid":440,"intent":"buy","item":{"defindex":378,"quality":{"id":6},"spells":${s}},"currencies":{"metal":5}}`,
 );
 
-function captured(): string[] {
-  const events = JSON.parse(readFileSync(new URL('../../../shared/fixtures/bptf-captured-events.json', import.meta.url), 'utf8')) as { payload: unknown }[];
-  return events.map((e) => JSON.stringify(e.payload));
+function capturedPayloads(): string[] {
+  return (captured as { payload: unknown }[]).map((e) => JSON.stringify(e.payload));
 }
 
 /** The frame of one listing-update of `payload` (text), and its rows on each path of the parser. */
@@ -116,7 +115,7 @@ describe('bptf_listings quote columns', () => {
 
   it('are what the generated expressions made of the stored payload, on both paths of the parser', async () => {
     const pick = prng(23);
-    const texts = [...captured(), ...CASES, ...SPELLS, ...Array.from({ length: 1_000 }, (_, i) => payloadText(`440_${i}`, pick))];
+    const texts = [...capturedPayloads(), ...CASES, ...SPELLS, ...Array.from({ length: 1_000 }, (_, i) => payloadText(`440_${i}`, pick))];
     const written: ListingRow[] = [];
     let fast = 0;
     texts.forEach((text, i) => {
