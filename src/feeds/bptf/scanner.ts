@@ -301,12 +301,14 @@ class Scanner {
     const listingId = this.slotType(F_ID) === T_STRING ? this.slotString(F_ID) : undefined;
     if (!isListingId(listingId)) throw BAIL;
 
+    // The item first: itemObject sets itemSku when it finds the item's SKU, which the columns then take.
     this.itemSku = undefined;
+    const item = this.slotType(F_ITEM) === T_OBJECT ? this.itemObject() : this.slotValue(F_ITEM);
     const columns = extractRawColumns({
       steamid: this.slotValue(F_STEAMID),
       appid: this.slotValue(F_APPID),
       intent: this.slotValue(F_INTENT),
-      item: this.slotType(F_ITEM) === T_OBJECT ? this.itemObject() : this.slotValue(F_ITEM),
+      item,
       value: this.slotType(F_VALUE) === T_OBJECT ? { raw: this.slotValue(F_VALUE_RAW) } : this.slotValue(F_VALUE),
       listedAt: this.slotValue(F_LISTED_AT),
       timestamp: this.slotValue(F_TIMESTAMP),
