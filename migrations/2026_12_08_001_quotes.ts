@@ -17,15 +17,16 @@ import { sql, type Kysely } from 'kysely';
  *
  * The tables exist whether or not BPTF_QUOTES is on, so turning it on needs no migration.
  */
-export async function up(db: Kysely<unknown>): Promise<void> {
-  await sql`
-    ALTER TABLE bptf_listings ADD COLUMN spelled boolean GENERATED ALWAYS AS (
-      CASE jsonb_typeof(payload #> '{item,spells}')
+/** `spelled`'s expression over `payload` (exported for 2026_12_08_002, 2026_12_08_003 and a test). */
+export const SPELLED = sql`CASE jsonb_typeof(payload #> '{item,spells}')
         WHEN 'array' THEN jsonb_array_length(payload #> '{item,spells}') > 0
         WHEN 'object' THEN payload #> '{item,spells}' <> '{}'::jsonb
         ELSE false
-      END
-    ) STORED`.execute(db);
+      END`;
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    ALTER TABLE bptf_listings ADD COLUMN spelled boolean GENERATED ALWAYS AS (${SPELLED}) STORED`.execute(db);
   await sql`
     CREATE TABLE bptf_blocked_steamids (
       steamid  text PRIMARY KEY,

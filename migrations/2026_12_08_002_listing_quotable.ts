@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { SPELLED } from './2026_12_08_001_quotes.js';
 
 /**
  * `bptf_listings.quotable`: the part of a quote's eligibility that depends on the listing alone
@@ -15,21 +16,19 @@ import { sql, type Kysely } from 'kysely';
  * blocklist (quote-store.ts).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await sql`
-    ALTER TABLE bptf_listings ADD COLUMN quotable boolean NOT NULL GENERATED ALWAYS AS (coalesce(
+  await sql`ALTER TABLE bptf_listings ADD COLUMN quotable boolean NOT NULL GENERATED ALWAYS AS (${QUOTABLE}) STORED`.execute(db);
+}
+
+/** `quotable`'s expression (exported for 2026_12_08_003 and a test): `spelled`'s spelt out, as a generated column cannot read another. */
+export const QUOTABLE = sql`coalesce(
       appid = 440 AND sku IS NOT NULL AND intent IN ('buy', 'sell')
       AND jsonb_typeof(payload -> 'currencies') = 'object'
       AND (payload -> 'currencies') - 'keys' - 'metal' = '{}'::jsonb
       AND (jsonb_typeof(payload #> '{currencies,keys}') = 'number' OR jsonb_typeof(payload #> '{currencies,metal}') = 'number')
       AND coalesce(jsonb_typeof(payload #> '{currencies,keys}'), 'number') = 'number'
       AND coalesce(jsonb_typeof(payload #> '{currencies,metal}'), 'number') = 'number'
-      AND NOT CASE jsonb_typeof(payload #> '{item,spells}')
-        WHEN 'array' THEN jsonb_array_length(payload #> '{item,spells}') > 0
-        WHEN 'object' THEN payload #> '{item,spells}' <> '{}'::jsonb
-        ELSE false
-      END,
-      false)) STORED`.execute(db);
-}
+      AND NOT ${SPELLED},
+      false)`;
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`ALTER TABLE bptf_listings DROP COLUMN quotable`.execute(db);

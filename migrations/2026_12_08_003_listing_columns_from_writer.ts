@@ -1,4 +1,7 @@
 import { sql, type Kysely } from 'kysely';
+import { AUTOMATIC, PRICE_KEYS, PRICE_METAL } from './2026_12_01_002_sku_prices.js';
+import { SPELLED } from './2026_12_08_001_quotes.js';
+import { QUOTABLE } from './2026_12_08_002_listing_quotable.js';
 
 /**
  * `price_keys`, `price_metal`, `automatic`, `spelled` and `quotable` are written by the daemon with the
@@ -32,29 +35,9 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`ALTER TABLE bptf_listings DROP COLUMN quotable, DROP COLUMN spelled, DROP COLUMN automatic, DROP COLUMN price_metal, DROP COLUMN price_keys`.execute(db);
   await sql`
     ALTER TABLE bptf_listings
-      ADD COLUMN price_keys numeric GENERATED ALWAYS AS (
-        CASE WHEN jsonb_typeof(payload #> '{currencies,keys}') = 'number' THEN (payload #>> '{currencies,keys}')::numeric END
-      ) STORED,
-      ADD COLUMN price_metal numeric GENERATED ALWAYS AS (
-        CASE WHEN jsonb_typeof(payload #> '{currencies,metal}') = 'number' THEN (payload #>> '{currencies,metal}')::numeric END
-      ) STORED,
-      ADD COLUMN automatic boolean GENERATED ALWAYS AS (coalesce(jsonb_typeof(payload -> 'userAgent') <> 'null', false)) STORED,
+      ADD COLUMN price_keys numeric GENERATED ALWAYS AS (${PRICE_KEYS}) STORED,
+      ADD COLUMN price_metal numeric GENERATED ALWAYS AS (${PRICE_METAL}) STORED,
+      ADD COLUMN automatic boolean GENERATED ALWAYS AS (${AUTOMATIC}) STORED,
       ADD COLUMN spelled boolean GENERATED ALWAYS AS (${SPELLED}) STORED,
       ADD COLUMN quotable boolean NOT NULL GENERATED ALWAYS AS (${QUOTABLE}) STORED`.execute(db);
 }
-
-/** The generated expressions of 2026_12_08_001 and 2026_12_08_002, for `down` and for the test that holds the daemon to them. */
-export const SPELLED = sql`CASE jsonb_typeof(payload #> '{item,spells}')
-        WHEN 'array' THEN jsonb_array_length(payload #> '{item,spells}') > 0
-        WHEN 'object' THEN payload #> '{item,spells}' <> '{}'::jsonb
-        ELSE false
-      END`;
-export const QUOTABLE = sql`coalesce(
-      appid = 440 AND sku IS NOT NULL AND intent IN ('buy', 'sell')
-      AND jsonb_typeof(payload -> 'currencies') = 'object'
-      AND (payload -> 'currencies') - 'keys' - 'metal' = '{}'::jsonb
-      AND (jsonb_typeof(payload #> '{currencies,keys}') = 'number' OR jsonb_typeof(payload #> '{currencies,metal}') = 'number')
-      AND coalesce(jsonb_typeof(payload #> '{currencies,keys}'), 'number') = 'number'
-      AND coalesce(jsonb_typeof(payload #> '{currencies,metal}'), 'number') = 'number'
-      AND NOT ${SPELLED},
-      false)`;

@@ -9,7 +9,9 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import captured from '../fixtures/bptf-captured-events.json' with { type: 'json' };
-import { QUOTABLE, SPELLED } from '../../migrations/2026_12_08_003_listing_columns_from_writer.js';
+import { AUTOMATIC, PRICE_KEYS, PRICE_METAL } from '../../migrations/2026_12_01_002_sku_prices.js';
+import { SPELLED } from '../../migrations/2026_12_08_001_quotes.js';
+import { QUOTABLE } from '../../migrations/2026_12_08_002_listing_quotable.js';
 import { toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 import { parseFrameSlow } from '../../src/feeds/bptf/parse.js';
 import { scanFrame } from '../../src/feeds/bptf/scanner.js';
@@ -150,9 +152,9 @@ describe('bptf_listings quote columns', () => {
     const wrong = await sql<{ id: string; payload: unknown }>`
       SELECT id, payload FROM bptf_listings
       WHERE (price_keys::text, price_metal::text, automatic, spelled, quotable) IS DISTINCT FROM (
-        (CASE WHEN jsonb_typeof(payload #> '{currencies,keys}') = 'number' THEN (payload #>> '{currencies,keys}')::numeric END)::text,
-        (CASE WHEN jsonb_typeof(payload #> '{currencies,metal}') = 'number' THEN (payload #>> '{currencies,metal}')::numeric END)::text,
-        coalesce(jsonb_typeof(payload -> 'userAgent') <> 'null', false),
+        (${PRICE_KEYS})::text,
+        (${PRICE_METAL})::text,
+        ${AUTOMATIC},
         ${SPELLED},
         ${QUOTABLE})`.execute(db);
     expect(wrong.rows).toEqual([]);
