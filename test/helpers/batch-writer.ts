@@ -1,5 +1,6 @@
 import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
 import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
+import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 
@@ -26,4 +27,25 @@ export function makeWriter(over: Partial<BatchWriterOptions<Row>> & Pick<BatchWr
     ...over,
   });
   return { w, bad, overflow };
+}
+
+/**
+ * The settings of the writer's outage and replay tests (batches of 10, 5 ms wait, 5–20 ms retry
+ * backoff, room for 10,000 rows), for rows of any type; the test adds its table and callbacks.
+ */
+export function outageSettings() {
+  return {
+    name: 'test',
+    maxEvents: 10,
+    maxWaitMs: 5,
+    retry: { baseMs: 5, maxMs: 20 },
+    budget: new BufferBudget(10_000),
+    logger: createLogger('silent'),
+    metrics: createMetrics(),
+  };
+}
+
+/** A spool in `dir` with room for 100 MB and a 10 ms fsync, as the outage and replay tests use it. */
+export function outageSpool<T>(dir: string): Spool<T> {
+  return new Spool<T>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger: createLogger('silent') });
 }

@@ -2,11 +2,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
 import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
-import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
-import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
+import { outageSettings, outageSpool } from '../helpers/batch-writer.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -14,21 +11,14 @@ import { waitFor } from '../helpers/wait-for.js';
  * an outage, and nothing is dropped while memory has room.
  */
 type Row = { k: string; v: number };
-const logger = createLogger('silent');
 const refused = () => Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
 
 function setup(over: Partial<BatchWriterOptions<Row>> & Pick<BatchWriterOptions<Row>, 'write'>, dir = mkdtempSync(join(tmpdir(), 'writer-outage-'))) {
-  const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+  const spool = outageSpool<Row>(dir);
   const dropped: Row[] = [];
   const bad: Row[] = [];
   const w = new BatchWriter<Row>({
-    name: 'test',
-    maxEvents: 10,
-    maxWaitMs: 5,
-    retry: { baseMs: 5, maxMs: 20 },
-    budget: new BufferBudget(10_000),
-    logger,
-    metrics: createMetrics(),
+    ...outageSettings(),
     onBadRow: (r) => bad.push(r),
     onOverflow: (rows) => dropped.push(...rows),
     spool,
@@ -44,7 +34,7 @@ const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.nd
 describe('BatchWriter through outages', () => {
   it('a replay interrupted by failing writes (its rows back on disk) replays again once writes pass: the spool never stalls', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
-    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const earlier = outageSpool<Row>(dir);
     expect(earlier.append(rows(0, 200))).toEqual([]);
     earlier.close(); // an earlier run's spool
     let failUntil = Date.now() + 1_500; // far past spillAfterMs: the replayed rows go back to disk
@@ -66,7 +56,7 @@ describe('BatchWriter through outages', () => {
 
   it('writes a replayed segment at once, not after maxWaitMs: its rows waited on disk already', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
-    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const earlier = outageSpool<Row>(dir);
     expect(earlier.append(rows(0, 30))).toEqual([]);
     earlier.close();
     const written = new Set<string>();
@@ -80,7 +70,7 @@ describe('BatchWriter through outages', () => {
 
   it('rows of a replay that went back to disk while their batch was in flight are counted once, as replayed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-outage-'));
-    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const earlier = outageSpool<Row>(dir);
     expect(earlier.append(rows(0, 200))).toEqual([]);
     earlier.close(); // an earlier run's spool
     // Failing far past spillAfterMs: the rows waiting in memory go back to disk while two batches are in flight.
@@ -150,7 +140,7 @@ describe('BatchWriter replaying a spool of several segments', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-replay-'));
     // Five segments of 1,000 rows: each Spool closed seals its segment, as five earlier runs would.
     for (let s = 0; s < 5; s++) {
-      const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+      const earlier = outageSpool<Row>(dir);
       expect(earlier.append(rows(s * 1_000, 1_000))).toEqual([]);
       earlier.close();
     }
@@ -182,7 +172,7 @@ describe('BatchWriter replaying a spool of several segments', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-slow-'));
     // Segments far larger than what the write slots take in one spill check (250 ms).
     for (let s = 0; s < 2; s++) {
-      const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+      const earlier = outageSpool<Row>(dir);
       expect(earlier.append(rows(s * 3_000, 3_000))).toEqual([]);
       earlier.close();
     }

@@ -5,11 +5,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchWriter, type BatchWriterOptions } from '../../src/core/writer/batch-writer.js';
 import { BufferBudget } from '../../src/core/writer/buffer-budget.js';
-import { Spool, SpoolBudget } from '../../src/core/writer/spool.js';
 import { SupersededRows, type Supersede } from '../../src/core/writer/superseded-rows.js';
 import { mergeListingRows, supersedeListingRows, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
+import { outageSettings, outageSpool } from '../helpers/batch-writer.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -93,7 +91,6 @@ const byValue: Supersede<Row> = {
   wholeOrder: (r) => (r.whole ? String(r.v).padStart(10, '0') : undefined),
   isOlder: (r, order) => r.v < Number(order),
 };
-const logger = createLogger('silent');
 const refused = () => Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
 const KEYS = 20;
 const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.ndjson'));
@@ -109,19 +106,13 @@ function backlog(): Row[] {
 
 /** A writer with `byValue` on a spool in `dir`, whose table keeps each key's newest value (as the listing upsert does); `db.down` fails its writes. */
 function supersedingWriter(dir: string, over: Partial<BatchWriterOptions<Row>>) {
-  const spool = over.spool ?? new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+  const spool = over.spool ?? outageSpool<Row>(dir);
   const state = new Map<string, number>();
   let written = 0;
   const counted = { rows: 0, replayed: 0 };
   const db = { down: false };
   const w = new BatchWriter<Row>({
-    name: 'test',
-    maxEvents: 10,
-    maxWaitMs: 5,
-    retry: { baseMs: 5, maxMs: 20 },
-    budget: new BufferBudget(10_000),
-    logger,
-    metrics: createMetrics(),
+    ...outageSettings(),
     collapse: { key: (r) => r.k, merge: (a, b) => (b.v > a.v ? b : a), supersede: byValue },
     write: async (batch) => {
       if (db.down) throw refused();
@@ -145,7 +136,7 @@ function supersedingWriter(dir: string, over: Partial<BatchWriterOptions<Row>>) 
 describe('BatchWriter replay with supersede', () => {
   it('a spool an earlier run left is noted before its replay: the same skips, every row counted as replayed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-supersede-'));
-    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const earlier = outageSpool<Row>(dir);
     const rows = backlog();
     for (let i = 0; i < rows.length; i += 100) expect(earlier.append(rows.slice(i, i + 100))).toEqual([]);
     earlier.close();
@@ -161,7 +152,7 @@ describe('BatchWriter replay with supersede', () => {
 
   it('reads the next of a run of wholly moot segments on a later turn of the event loop, not in one go', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writer-supersede-'));
-    const earlier = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const earlier = outageSpool<Row>(dir);
     // One key, every row whole: every segment but the last is moot as a whole.
     const pad = 'x'.repeat(40_000);
     const rows: Row[] = Array.from({ length: 800 }, (_, v) => ({ k: 'k0', v, whole: true, pad }));
@@ -176,7 +167,7 @@ describe('BatchWriter replay with supersede', () => {
       if (counting) setImmediate(tick);
     };
     setImmediate(tick);
-    const spool = new Spool<Row>({ dir, budget: new SpoolBudget(100_000_000), fsyncIntervalMs: 10, logger });
+    const spool = outageSpool<Row>(dir);
     const takenAt: number[] = [];
     const take = spool.takeOldest.bind(spool);
     spool.takeOldest = () => {
