@@ -60,6 +60,8 @@ const USAGE = `Usage: npm run bench -- [options]
                           bench/results/profiles and prints where the daemon's time goes
   --env <K=V>             extra daemon environment (repeatable)
   --out <file>            results file (default bench/results/latest.json; embedded.json with --embedded)
+  --keep-db               leave the bench's database (tributary_bench_<checkout>) as the last phase left it,
+                          to EXPLAIN its statements
   -h, --help
 
   --embedded              the embedded database (PGlite) against this Postgres, side by side: RSS at the real
@@ -106,6 +108,7 @@ interface Settings {
   inflight: number;
   steadyListings: number;
   outageEvents: number;
+  keepDb: boolean;
 }
 
 function parseSettings(): Settings {
@@ -131,6 +134,7 @@ function parseSettings(): Settings {
       profile: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
+      'keep-db': { type: 'boolean', default: false },
       embedded: { type: 'boolean', default: false },
       targets: { type: 'string' },
       'compare-entry': { type: 'string' },
@@ -217,6 +221,7 @@ function parseSettings(): Settings {
     inflight: int(values.inflight, 10 * batch, 'inflight'),
     steadyListings: int(values['steady-listings'], 5000, 'steady-listings'),
     outageEvents: int(values['outage-events'] ?? values.events, quick ? 21_600 : 216_000, 'outage-events'),
+    keepDb: values['keep-db'] ?? false,
   };
 }
 
@@ -559,7 +564,8 @@ async function main(): Promise<void> {
     }
   }
 
-  await dropDatabase(s.serverUrl, s.dbName);
+  if (s.keepDb) log(`kept the database ${s.dbName}`);
+  else await dropDatabase(s.serverUrl, s.dbName);
 
   if (summary.daemon_cpu_us_per_event !== undefined && summary.postgres_cpu_us_per_event !== undefined) {
     summary.cpu_bound_events_per_s = Math.round(cpuBound(machine.cpus, summary.daemon_cpu_us_per_event, summary.postgres_cpu_us_per_event));

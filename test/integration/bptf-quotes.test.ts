@@ -32,7 +32,8 @@ interface ListingSpec {
   readonly item?: Record<string, unknown> | null;
   readonly currencies?: Record<string, unknown>;
   readonly bot?: boolean;
-  readonly steamid?: string;
+  /** null: the payload has no steamid. */
+  readonly steamid?: string | null;
   readonly appid?: number;
   /** Unix seconds. */
   readonly bumpedAt?: number;
@@ -56,6 +57,7 @@ function update(id: string, t: number, s: ListingSpec): Event {
   };
   if (s.item !== null) payload.item = { appid: 440, ...(s.item ?? HAT) };
   if (s.bot) payload.userAgent = BOT;
+  if (s.steamid === null) delete payload.steamid;
   return { id: makeObjectId(t, counter++), event: 'listing-update', payload };
 }
 
@@ -170,6 +172,16 @@ describe('bptf_quotes', () => {
     expect(await quotes()).toEqual([
       { sku: '378;6', buy_ref: null, buy_listing_id: null, buy_count: 0, sell_ref: '20', sell_listing_id: 'ok', sell_count: 1, bot_buy_ref: null, bot_sell_ref: null, key_rate_ref: null },
     ]);
+  });
+
+  it('counts a listing without a steamid while the blocklist holds others', async () => {
+    await sql`INSERT INTO bptf_blocked_steamids (steamid, reason) VALUES ('76561198000000666', 'scammer')`.execute(db);
+    await write([update('anonymous', T0, { currencies: { metal: 7 }, steamid: null }), update('blocked', T0, { currencies: { metal: 5 }, steamid: '76561198000000666' })]);
+    expect(await quotes()).toEqual([
+      { sku: '378;6', buy_ref: null, buy_listing_id: null, buy_count: 0, sell_ref: '7', sell_listing_id: 'anonymous', sell_count: 1, bot_buy_ref: null, bot_sell_ref: null, key_rate_ref: null },
+    ]);
+    const stored = await sql<{ steamid: string | null }>`SELECT steamid FROM bptf_listings WHERE id = 'anonymous'`.execute(db);
+    expect(stored.rows).toEqual([{ steamid: null }]);
   });
 
   it('stores quotable exactly as the eligibility test it replaced reads the listing', async () => {

@@ -56,11 +56,19 @@ export async function savepoint<DB extends BptfTables>(db: Kysely<DB>, action: '
  * TF2, a SKU, a buy or a sell, priced in keys and/or metal only with numbers, not spelled; a stored
  * column the daemon writes with the payload, listing-columns.ts), its owner not blocklisted, and priced in keys only
  * while a key rate exists.
+ *
+ * The blocklist test is a NOT IN, which Postgres runs as one hash of the blocklist per statement
+ * (a "hashed SubPlan"), where NOT EXISTS became an anti join that probed the blocklist's index once
+ * per listing: a fifth of a recompute's time (bench: 98 -> 80 ms for 44,000 listings in 11 SKUs,
+ * with the blocklist empty). The hash is built once per statement, so a blocklist of 100,000
+ * SteamIDs costs more than it saves (72 against 62 ms); one kept by hand holds hundreds. steamid is
+ * the blocklist's primary key, never null; a listing without a steamid is tested apart, as NOT IN
+ * would make it null (not eligible) where NOT EXISTS kept it.
  */
 const ELIGIBLE = sql`
   l.deleted_at IS NULL AND l.quotable
   AND (coalesce(l.price_keys, 0) = 0 OR rate.ref IS NOT NULL)
-  AND NOT EXISTS (SELECT 1 FROM bptf_blocked_steamids b WHERE b.steamid = l.steamid)`;
+  AND (l.steamid IS NULL OR l.steamid NOT IN (SELECT b.steamid FROM bptf_blocked_steamids b))`;
 
 /**
  * Recompute the quotes of `skus` (each once) from their eligible listings, in the caller's
