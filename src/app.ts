@@ -99,7 +99,8 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     probe.unref();
     void readiness();
     lifecycle.defer('database probe', () => clearInterval(probe));
-    const collector = new ExternalMemoryCollector();
+    // Buffered events hold up to bufferMaxBytes of frames: collections are asked for as it fills.
+    const collector = new ExternalMemoryCollector({ minBytes: Math.round(config.bufferMaxBytes * 0.75) });
     collector.start();
     lifecycle.defer('external memory collector', () => collector.stop());
     const statusPage = { ...config, readiness, writers, statuses: () => statuses.values(), db: db.db, dbUrl: db.url, embedded: db.embedded, migrated: () => migrated };

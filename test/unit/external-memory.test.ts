@@ -35,6 +35,18 @@ describe('ExternalMemoryCollector', () => {
     expect(collector.collections).toBe(2);
   });
 
+  it('leaves collections to V8 while external memory is below minBytes', () => {
+    let external = 10 * MB;
+    const calls: Array<() => void> = [];
+    const collector = new ExternalMemoryCollector({ externalBytes: () => external, gc: () => new Promise<void>((resolve) => calls.push(resolve)), minBytes: 48 * MB });
+    external = 40 * MB; // 30 MB past the floor, but below minBytes
+    collector.check();
+    expect(calls).toHaveLength(0);
+    external = 48 * MB;
+    collector.check();
+    expect(calls).toHaveLength(1);
+  });
+
   it('follows external memory down when frames are freed without it', () => {
     const { collector, calls, setExternal } = setup();
     setExternal(20 * MB);

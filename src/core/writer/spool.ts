@@ -335,14 +335,21 @@ export class Spool<T> {
         const path = join(this.#dir, `${String(this.#seq).padStart(12, '0')}.ndjson`);
         this.#open = { path, fd: openSync(path, 'a'), bytes: 0, dirty: false, createdAt: Date.now(), kind };
       }
-      const buf = Buffer.from(chunk);
       start = this.#open.bytes;
-      for (let done = 0; done < buf.length; ) {
-        const n = writeSync(this.#open.fd, buf, done);
-        if (n <= 0) throw Object.assign(new Error('the disk accepted no bytes'), { code: 'EIO' });
-        done += n;
+      const length = Buffer.byteLength(chunk);
+      // The string itself: Node encodes it into memory it frees on return, where a Buffer of the
+      // chunk lived outside V8's heap until a full collection (ExternalMemoryCollector).
+      let done = writeSync(this.#open.fd, chunk);
+      if (done < length) {
+        // A short write (the disk filling up): the rest from a Buffer, whose offsets are bytes.
+        const buf = Buffer.from(chunk);
+        while (done < length) {
+          const n = writeSync(this.#open.fd, buf, done);
+          if (n <= 0) throw Object.assign(new Error('the disk accepted no bytes'), { code: 'EIO' });
+          done += n;
+        }
       }
-      this.#open.bytes += buf.length;
+      this.#open.bytes += length;
       this.#open.dirty = true;
       if (this.#open.bytes >= SEGMENT_MAX_BYTES) this.#seal();
       return undefined;
