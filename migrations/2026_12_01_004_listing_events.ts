@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { PRICE_KEYS, PRICE_METAL } from './2026_12_01_002_sku_prices.js';
 
 /**
  * bptf_listing_events (BPTF_HISTORY=true): every backpack.tf event once, partitioned by day of its
@@ -18,12 +19,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       sku         text,
       intent      text,
       steamid     text,
-      price_keys  numeric GENERATED ALWAYS AS (
-        CASE WHEN jsonb_typeof(payload #> '{currencies,keys}') = 'number' THEN (payload #>> '{currencies,keys}')::numeric END
-      ) STORED,
-      price_metal numeric GENERATED ALWAYS AS (
-        CASE WHEN jsonb_typeof(payload #> '{currencies,metal}') = 'number' THEN (payload #>> '{currencies,metal}')::numeric END
-      ) STORED,
+      price_keys  numeric GENERATED ALWAYS AS (${PRICE_KEYS}) STORED,
+      price_metal numeric GENERATED ALWAYS AS (${PRICE_METAL}) STORED,
       value_raw   double precision,
       payload     jsonb,
       received_at timestamptz NOT NULL DEFAULT now(),

@@ -10,6 +10,7 @@ import * as lastErrorAt from './2026_12_07_002_last_error_at.js';
 import * as quotes from './2026_12_08_001_quotes.js';
 import * as listingQuotable from './2026_12_08_002_listing_quotable.js';
 import * as listingColumnsFromWriter from './2026_12_08_003_listing_columns_from_writer.js';
+import * as listingEventPricesFromWriter from './2026_12_08_004_listing_event_prices_from_writer.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed in code (not read from the folder at run
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_08_001_quotes': quotes,
   '2026_12_08_002_listing_quotable': listingQuotable,
   '2026_12_08_003_listing_columns_from_writer': listingColumnsFromWriter,
+  '2026_12_08_004_listing_event_prices_from_writer': listingEventPricesFromWriter,
 };

@@ -1,6 +1,7 @@
 /**
  * bptf_listings' quote columns (price_keys, price_metal, automatic, spelled, quotable) are written by the
- * daemon (listing-columns.ts); until migration 2026_12_08_003 Postgres generated them from the payload.
+ * daemon (listing-columns.ts); until migration 2026_12_08_003 Postgres generated them from the payload
+ * (and bptf_listing_events' two prices until 2026_12_08_004).
  * Held here to those expressions, evaluated by Postgres on the payload each row stores: on both paths
  * of the parser (the scanner's received bytes, and JSON.parse's object written back), for the captured
  * events and for payloads that vary every field the five read, with the number spellings, duplicate
@@ -15,6 +16,7 @@ import { QUOTABLE } from '../../migrations/2026_12_08_002_listing_quotable.js';
 import { toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 import { parseFrameSlow } from '../../src/feeds/bptf/parse.js';
 import { scanFrame } from '../../src/feeds/bptf/scanner.js';
+import { createDayPartition, insertListingEvents } from '../../src/feeds/bptf/history-store.js';
 import { upsertListings } from '../../src/feeds/bptf/store.js';
 import type { BptfTables } from '../../src/feeds/bptf/tables.js';
 import { makeObjectId } from '../../src/simulator/object-id.js';
@@ -158,5 +160,21 @@ describe('bptf_listings quote columns', () => {
         ${SPELLED},
         ${QUOTABLE})`.execute(db);
     expect(wrong.rows).toEqual([]);
+
+    // bptf_listing_events (BPTF_HISTORY) stores the same prices from the same document; until
+    // migration 2026_12_08_004 Postgres generated them there too. Each row an event of its own.
+    await createDayPartition(db, Math.floor((T0 * 1000) / 86_400_000) * 86_400_000);
+    const events = written.map((r) => ({ ...r, eventId: `${r.eventId}${r.id.slice(-2)}` }));
+    for (let i = 0; i < events.length; i += 200) await insertListingEvents(db, events.slice(i, i + 200));
+    const history = await sql<{ n: number; keys: number; metal: number }>`
+      SELECT count(*)::int AS n, count(price_keys)::int AS keys, count(price_metal)::int AS metal FROM bptf_listing_events`.execute(db);
+    const h = history.rows[0]!;
+    expect(h.n).toBe(written.length);
+    expect(h.keys).toBeGreaterThan(h.n / 20);
+    expect(h.metal).toBeGreaterThan(h.n / 20);
+    const wrongEvents = await sql<{ event_id: string; payload: unknown }>`
+      SELECT event_id, payload FROM bptf_listing_events
+      WHERE (price_keys::text, price_metal::text) IS DISTINCT FROM ((${PRICE_KEYS})::text, (${PRICE_METAL})::text)`.execute(db);
+    expect(wrongEvents.rows).toEqual([]);
   });
 });

@@ -51,15 +51,16 @@ export async function dropDayPartition<DB extends BptfTables>(
 
 /**
  * Insert the events, each once (a duplicate of a stored event is skipped), in one statement from the
- * same jsonb document as bptf_listings' upsert. A delete that carried only the listing id is stored
- * with a null payload. Returns the events stored, for notifications.
+ * same jsonb document as bptf_listings' upsert, prices included (the daemon's, as in bptf_listings).
+ * A delete that carried only the listing id is stored with a null payload (and null prices). Returns
+ * the events stored, for notifications.
  */
 export async function insertListingEvents<DB extends BptfTables>(db: Kysely<DB>, rows: readonly ListingRow[]): Promise<TableChange> {
   const r = await withListingDocument(rows, (u) =>
     sql<{ id: string; t: number }>`
-      INSERT INTO bptf_listing_events (event_id, event_time, listing_id, kind, sku, intent, steamid, value_raw, payload)
+      INSERT INTO bptf_listing_events (event_id, event_time, listing_id, kind, sku, intent, steamid, price_keys, price_metal, value_raw, payload)
       SELECT u.event_id, to_timestamp(u.event_time), u.id, CASE WHEN u.deleted THEN 'delete' ELSE 'update' END,
-             u.sku, u.intent, u.steamid, u.value_raw, CASE WHEN u.payload_event_id IS NOT NULL THEN u.payload END
+             u.sku, u.intent, u.steamid, u.price_keys, u.price_metal, u.value_raw, CASE WHEN u.payload_event_id IS NOT NULL THEN u.payload END
       FROM (${u}) AS u
       ON CONFLICT (event_time, event_id) DO NOTHING
       RETURNING event_id AS id, extract(epoch FROM event_time)::float8 * 1000 AS t
