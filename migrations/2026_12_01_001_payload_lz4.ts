@@ -24,7 +24,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   for (const [table, column] of COLUMNS) await setCompression(db, table, column, 'pglz');
 }
 
-async function setCompression(db: Kysely<unknown>, table: string, column: string, method: 'lz4' | 'pglz'): Promise<void> {
+export async function setCompression(db: Kysely<unknown>, table: string, column: string, method: 'lz4' | 'pglz'): Promise<void> {
   // Identifiers come from the constant list above; format() quotes them anyway.
   await sql`
     DO $$

@@ -11,6 +11,7 @@ import * as quotes from './2026_12_08_001_quotes.js';
 import * as listingQuotable from './2026_12_08_002_listing_quotable.js';
 import * as listingColumnsFromWriter from './2026_12_08_003_listing_columns_from_writer.js';
 import * as listingEventPricesFromWriter from './2026_12_08_004_listing_event_prices_from_writer.js';
+import * as listingEventsLz4 from './2026_12_08_005_listing_events_lz4.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed in code (not read from the folder at run
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_08_002_listing_quotable': listingQuotable,
   '2026_12_08_003_listing_columns_from_writer': listingColumnsFromWriter,
   '2026_12_08_004_listing_event_prices_from_writer': listingEventPricesFromWriter,
+  '2026_12_08_005_listing_events_lz4': listingEventsLz4,
 };

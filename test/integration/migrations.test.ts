@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Migrator, NO_MIGRATIONS, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.js';
+import { createDayPartition } from '../../src/feeds/bptf/history-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -39,6 +40,27 @@ describe('migrations', () => {
       SELECT attcompression::text AS compression FROM pg_attribute
       WHERE attrelid = 'bptf_listings'::regclass AND attname = 'payload'`.execute(t.db);
     expect(rows[0]?.compression ?? '').toBe(hasLz4 ? 'l' : '');
+
+    // bptf_listing_events (2026_12_08_005): the table, the partitions that existed when it ran, and
+    // those made after it.
+    const events = async () => {
+      const r = await sql<{ name: string; compression: string }>`
+        SELECT c.relname AS name, a.attcompression::text AS compression FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+        WHERE a.attname = 'payload' AND c.relname LIKE 'bptf_listing_events%' AND c.relkind IN ('r', 'p') ORDER BY 1`.execute(t.db);
+      return r.rows;
+    };
+    const day = Date.UTC(2026, 0, 1);
+    const migrator = new Migrator({ db: t.db, provider: { getMigrations: async () => migrations } });
+    expect((await migrator.migrateTo('2026_12_08_004_listing_event_prices_from_writer')).error).toBeUndefined();
+    await createDayPartition(t.db as never, day);
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    await createDayPartition(t.db as never, day + 86_400_000);
+    // Without lz4 the rollback's pglz stays ('p', where a table never set has '').
+    expect((await events()).map((e) => [e.name, e.compression === 'l'])).toEqual([
+      ['bptf_listing_events', hasLz4],
+      ['bptf_listing_events_p20260101', hasLz4],
+      ['bptf_listing_events_p20260102', hasLz4],
+    ]);
   });
 
   it('rolls every migration back and applies them again', async () => {
