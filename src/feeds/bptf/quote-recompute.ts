@@ -151,6 +151,11 @@ export class QuoteRecomputer {
   /** Least time (ms) from the start of one run to the start of the next. */
   intervalMs = QUOTE_RECOMPUTE_INTERVAL_MS;
 
+  /** When the last run started (ms, Date.now()): the time the next run's earliest start is counted from. */
+  get lastStartMs(): number {
+    return this.#lastStartMs;
+  }
+
   /** True while a recomputer task runs: bptf_listings' write then leaves its quotes to it. */
   get attached(): boolean {
     return this.#ctx !== undefined;
