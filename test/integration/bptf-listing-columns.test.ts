@@ -16,6 +16,7 @@ import { QUOTABLE } from '../../migrations/2026_12_08_002_listing_quotable.js';
 import { toListingRow, type ListingRow } from '../../src/feeds/bptf/listing-row.js';
 import { parseFrameSlow } from '../../src/feeds/bptf/parse.js';
 import { scanFrame } from '../../src/feeds/bptf/scanner.js';
+import { dayOf } from '../../src/feeds/bptf/day-partitions.js';
 import { createDayPartition, insertListingEvents } from '../../src/feeds/bptf/history-store.js';
 import { upsertListings } from '../../src/feeds/bptf/store.js';
 import type { BptfTables } from '../../src/feeds/bptf/tables.js';
@@ -163,7 +164,7 @@ describe('bptf_listings quote columns', () => {
 
     // bptf_listing_events (BPTF_HISTORY) stores the same prices from the same document; until
     // migration 2026_12_08_004 Postgres generated them there too. Each row an event of its own.
-    await createDayPartition(db, Math.floor((T0 * 1000) / 86_400_000) * 86_400_000);
+    await createDayPartition(db, dayOf(T0 * 1000));
     const events = written.map((r) => ({ ...r, eventId: `${r.eventId}${r.id.slice(-2)}` }));
     for (let i = 0; i < events.length; i += 200) await insertListingEvents(db, events.slice(i, i + 200));
     const history = await sql<{ n: number; keys: number; metal: number }>`

@@ -1,9 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Migrator, NO_MIGRATIONS, sql } from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.js';
 import { createDayPartition } from '../../src/feeds/bptf/history-store.js';
+import type { BptfTables } from '../../src/feeds/bptf/tables.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -50,11 +51,12 @@ describe('migrations', () => {
       return r.rows;
     };
     const day = Date.UTC(2026, 0, 1);
+    const bptf = t.db as unknown as Kysely<BptfTables>;
     const migrator = new Migrator({ db: t.db, provider: { getMigrations: async () => migrations } });
     expect((await migrator.migrateTo('2026_12_08_004_listing_event_prices_from_writer')).error).toBeUndefined();
-    await createDayPartition(t.db as never, day);
+    await createDayPartition(bptf, day);
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
-    await createDayPartition(t.db as never, day + 86_400_000);
+    await createDayPartition(bptf, day + 86_400_000);
     // Without lz4 the rollback's pglz stays ('p', where a table never set has '').
     expect((await events()).map((e) => [e.name, e.compression === 'l'])).toEqual([
       ['bptf_listing_events', hasLz4],
