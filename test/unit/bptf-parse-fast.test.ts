@@ -168,6 +168,22 @@ describe('parseBptfFrame fast path', () => {
     expect(fast).toBeGreaterThan(50);
   });
 
+  it('keeps apart two items whose SKU members hash alike', () => {
+    // The scanner finds a known SKU by a 32-bit hash of its members' bytes (scanner.ts itemMembers).
+    // These two craft numbers collide (found by search); each must still get its own SKU.
+    const event = (craftNumber: number, i: number) => ({
+      id: oid(i),
+      event: 'listing-update',
+      payload: { id: `440_${i}`, appid: 440, intent: 'sell', currencies: { metal: 1 }, item: { defindex: 5021, quality: 6, craftNumber } },
+    });
+    for (const order of [[1149599, 1312382], [1312382, 1149599]]) {
+      const text = JSON.stringify(order.map((n, i) => event(n, i + 1)));
+      expect(sameBothWays(text)).toBe(true);
+      const skus = parseBptfFrame(Buffer.from(text)).listings.map((l) => l.raw?.columns.sku);
+      expect(skus).toEqual(order.map((n) => `5021;6;uncraftable;n${n}`));
+    }
+  });
+
   it('keeps the received bytes through toListingRow and merging, into the batch document', () => {
     const a = makeListingUpdate(1, { timeSec: 1_765_000_000, seed: 1 });
     const b = makeListingDelete(1, { timeSec: 1_765_000_001, partial: true });

@@ -123,20 +123,35 @@ const KEY_RAW = Buffer.from('raw');
 const LISTING_UPDATE = Buffer.from('listing-update');
 const LISTING_DELETE = Buffer.from('listing-delete');
 
-/** The members of `item` the pipeline reads (the SKU's fields, the name, the spells), by key length: [key bytes, key]. */
-const ITEM_KEYS = new Map<number, Array<readonly [Buffer, string]>>();
+/**
+ * The members of `item` the pipeline reads (the SKU's fields, the name, the spells), by key length:
+ * [key bytes, key, index in SKU_ITEM_FIELDS or -1].
+ */
+const ITEM_KEYS = new Map<number, Array<readonly [Buffer, string, number]>>();
 for (const key of [...SKU_ITEM_FIELDS, 'name', 'spells']) {
   const bytes = Buffer.from(key);
-  ITEM_KEYS.set(bytes.length, [...(ITEM_KEYS.get(bytes.length) ?? []), [bytes, key] as const]);
+  ITEM_KEYS.set(bytes.length, [...(ITEM_KEYS.get(bytes.length) ?? []), [bytes, key, SKU_ITEM_FIELDS.indexOf(key)] as const]);
 }
 
 /**
  * SKUs by the bytes of the item members skuOf reads (itemMembers): most events are of items seen
- * before, and building the item's SKU object and string was a tenth of the daemon's CPU. Emptied
- * when full (a few MB at most).
+ * before, and building the item's SKU object and string was a tenth of the daemon's CPU. Found by a
+ * hash of those bytes and compared byte by byte, so that a hit allocates nothing: a string key of
+ * them was a fifth of the daemon's garbage (sampled: 1.2 KB an event). Emptied when full (a few MB
+ * at most).
  */
-const SKU_BY_MEMBERS = new Map<string, string | null>();
+interface KnownSku {
+  /** The members as `field-index value-bytes NUL`, in the item's order (no JSON text holds a NUL byte). */
+  readonly key: Buffer;
+  readonly sku: string | null;
+  /** The next entry of the same hash. */
+  readonly next: KnownSku | undefined;
+}
+const SKU_BY_MEMBERS = new Map<number, KnownSku>();
+let skuCacheEntries = 0;
 const SKU_CACHE_SIZE = 10_000;
+/** The SKU members of the item being read, as (field index, start, end) triples; reused (scanning is synchronous). */
+let skuSpans = new Int32Array(3 * 32);
 
 /** Bytes that end the fast loop inside a string: '"', '\\', control characters, non-ASCII. */
 const STRING_STOP = new Uint8Array(256);
@@ -669,40 +684,80 @@ class Scanner {
   itemMembers(start: number): Record<string, unknown> | undefined {
     const b = this.b;
     const out: Record<string, unknown> = {};
-    // The SKU's members as `key NUL value-bytes NUL` (no JSON text holds a NUL byte), and their spans.
-    let skuKey = '';
-    const skuSpans: (string | number)[] = [];
+    let spans = skuSpans;
+    let count = 0;
+    // FNV-1a over the members' field indexes and value bytes.
+    let hash = 0x811c9dc5;
     let p = skipWs(b, start + 1);
     if (b[p] !== 0x7d) {
       for (;;) {
         p = this.member(p);
         if (p < 0) return undefined;
-        const key = this.itemKey(this.memberKeyStart, this.memberKeyEnd);
+        const found = this.itemKey(this.memberKeyStart, this.memberKeyEnd);
         const { memberValueStart: from, memberValueEnd: end } = this;
-        if (key === 'name' || key === 'spells') out[key] = this.valueAt(from, end);
-        else if (key !== undefined) {
-          skuKey += `${key}\0${b.toString('latin1', from, end)}\0`;
-          skuSpans.push(key, from, end);
+        if (found !== undefined) {
+          const field = found[2];
+          if (field < 0) out[found[1]] = this.valueAt(from, end);
+          else {
+            if (count === spans.length) {
+              spans = new Int32Array(spans.length * 2);
+              spans.set(skuSpans);
+              skuSpans = spans;
+            }
+            spans[count++] = field;
+            spans[count++] = from;
+            spans[count++] = end;
+            hash = Math.imul(hash ^ field, 0x01000193);
+            for (let i = from; i < end; i++) hash = Math.imul(hash ^ (b[i] as number), 0x01000193);
+            hash = Math.imul(hash, 0x01000193); // the NUL after the value
+          }
         }
         if (b[p++] === 0x7d) break;
       }
     }
-    const known = SKU_BY_MEMBERS.get(skuKey);
-    if (known !== undefined) {
-      this.itemSku = known;
-      return out;
+    for (let e = SKU_BY_MEMBERS.get(hash); e !== undefined; e = e.next) {
+      if (this.sameMembers(e.key, spans, count)) {
+        this.itemSku = e.sku;
+        return out;
+      }
     }
     const members: Record<string, unknown> = {};
-    for (let i = 0; i < skuSpans.length; i += 3) {
-      const from = skuSpans[i + 1] as number;
+    let keyLength = 0;
+    for (let i = 0; i < count; i += 3) {
+      const from = spans[i + 1] as number;
       const end = this.walk(from, 0); // again: valueAt reads the type the walk sets
-      members[skuSpans[i] as string] = this.valueAt(from, end);
+      members[SKU_ITEM_FIELDS[spans[i] as number] as string] = this.valueAt(from, end);
+      keyLength += end - from + 2;
+    }
+    const key = Buffer.allocUnsafe(keyLength);
+    let k = 0;
+    for (let i = 0; i < count; i += 3) {
+      key[k++] = spans[i] as number;
+      k += b.copy(key, k, spans[i + 1] as number, spans[i + 2] as number);
+      key[k++] = 0;
     }
     const sku = skuOf(members);
-    if (SKU_BY_MEMBERS.size >= SKU_CACHE_SIZE) SKU_BY_MEMBERS.clear();
-    SKU_BY_MEMBERS.set(skuKey, sku);
+    if (skuCacheEntries >= SKU_CACHE_SIZE) {
+      SKU_BY_MEMBERS.clear();
+      skuCacheEntries = 0;
+    }
+    SKU_BY_MEMBERS.set(hash, { key, sku, next: SKU_BY_MEMBERS.get(hash) });
+    skuCacheEntries++;
     this.itemSku = sku;
     return Object.assign(out, members);
+  }
+
+  /** Whether `key` (a KnownSku's) is the `count / 3` members spanned in `spans`, byte for byte. */
+  sameMembers(key: Buffer, spans: Int32Array, count: number): boolean {
+    const b = this.b;
+    let k = 0;
+    for (let i = 0; i < count; i += 3) {
+      if (key[k++] !== spans[i]) return false;
+      const end = spans[i + 2] as number;
+      for (let j = spans[i + 1] as number; j < end; j++) if (key[k++] !== b[j]) return false;
+      if (key[k++] !== 0) return false;
+    }
+    return k === key.length;
   }
 
   /**
@@ -751,10 +806,10 @@ class Scanner {
     return skipWs(b, this.memberValueEnd);
   }
 
-  /** The ITEM_KEYS key that bytes [ks, ke) are, or undefined. */
-  itemKey(ks: number, ke: number): string | undefined {
+  /** The ITEM_KEYS entry that bytes [ks, ke) are, or undefined. */
+  itemKey(ks: number, ke: number): readonly [Buffer, string, number] | undefined {
     const candidates = ITEM_KEYS.get(ke - ks);
-    if (candidates) for (const [bytes, key] of candidates) if (this.is(ks, ke, bytes)) return key;
+    if (candidates) for (const entry of candidates) if (this.is(ks, ke, entry[0])) return entry;
     return undefined;
   }
 
