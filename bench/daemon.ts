@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +111,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
     mkdirSync(o.cpuProfileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
   }
+  if (process.env.BENCH_NODE_ARGS) nodeArgs.push(...process.env.BENCH_NODE_ARGS.split(' '));
   const entry = o.entry
     ? [resolve(o.entry)]
     : o.mode === 'compiled'
@@ -137,6 +138,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  if (process.env.BENCH_DAEMON_LOG) { const f = process.env.BENCH_DAEMON_LOG; child.stdout?.on('data', (d: Buffer) => appendFileSync(f, d)); }
   live.add(child);
   const exited = new Promise<number | string>((res) =>
     child.on('exit', (code, signal) => {

@@ -56,7 +56,7 @@ describe('the batch document', () => {
     };
     // A row kept as received bytes: its payload is copied, so only the other columns count towards the size.
     const row: ListingRow = {
-      id: e, eventId: e, eventTimeMs: -1.2345678901234567e-300, deleted: true, payloadEventId: e, payload: { id: 1 },
+      id: e, eventId: e, eventTimeMs: -2.2250738585072014e-308, deleted: true, payloadEventId: e, payload: { id: 1 },
       raw: { frame: payload, start: 0, end: payload.length, columns },
     };
     expect(roundTrip([row, row])).toEqual(JSON.parse(JSON.stringify([reference(row), reference(row)])));
