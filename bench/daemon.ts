@@ -111,7 +111,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
     mkdirSync(o.cpuProfileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
   }
-  if (process.env.BENCH_NODE_ARGS) nodeArgs.push(...process.env.BENCH_NODE_ARGS.split(' '));
+  // For a look inside the daemon (bench/README.md): e.g. BENCH_DAEMON_NODE_ARGS=--trace-gc BENCH_DAEMON_LOG=/tmp/gc.log.
+  const extraArgs = process.env.BENCH_DAEMON_NODE_ARGS?.trim();
+  if (extraArgs) nodeArgs.push(...extraArgs.split(/\s+/));
   const entry = o.entry
     ? [resolve(o.entry)]
     : o.mode === 'compiled'
@@ -138,7 +140,8 @@ export function startDaemon(o: DaemonOptions): Daemon {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  if (process.env.BENCH_DAEMON_LOG) { const f = process.env.BENCH_DAEMON_LOG; child.stdout?.on('data', (d: Buffer) => appendFileSync(f, d)); }
+  const logFile = process.env.BENCH_DAEMON_LOG;
+  if (logFile) child.stdout?.on('data', (d: Buffer) => appendFileSync(logFile, d));
   live.add(child);
   const exited = new Promise<number | string>((res) =>
     child.on('exit', (code, signal) => {
