@@ -25,7 +25,7 @@ export interface Batch {
 }
 
 /** What BatchWriter does to a batch: collapse rows with the same key, sort by key. */
-function collapse(rows: readonly ListingRow[]): ListingRow[] {
+export function collapse(rows: readonly ListingRow[]): ListingRow[] {
   const byKey = new Map<string, ListingRow>();
   for (const row of rows) {
     const prev = byKey.get(row.id);

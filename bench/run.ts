@@ -25,6 +25,7 @@ import { embeddedTable, runEmbeddedBench, type Target } from './embedded.js';
 import { DEFAULT_SERVER_URL, dropDatabase, openDb, recreateDatabase, serverInfo, type ServerInfo } from './db.js';
 import { runFirehose } from './firehose.js';
 import { runLimit, TABLE_VARIANTS, type LimitRun } from './limit.js';
+import { runPipeline } from './pipeline.js';
 import { runNaive, type NaiveRun } from './naive.js';
 import { runOutage, runRestartReplay, type OutageOptions, type OutageResult } from './outage.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
@@ -44,7 +45,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --naive-events <n>      events for the naive way (default 20000; quick 3000)
   --steady-rate <n>       steady events/s (default 1000)
   --steady-seconds <n>    steady duration (default 30; quick 10)
-  --phases <list>         any of firehose,limit,naive,steady,outage (default all), and outage-restart
+  --phases <list>         any of pipeline,firehose,limit,naive,steady,outage (default all), and outage-restart
                           (not in the default: the outage's backlog, the daemon stopped before the
                           database returns, a new daemon writing the spool it left)
   --outage-events <n>     outage: events sent while the database is cut (default 216000, an hour's backlog
@@ -202,7 +203,7 @@ function parseSettings(): Settings {
     naiveEvents: int(values['naive-events'], quick ? 3_000 : 20_000, 'naive-events'),
     steadyRate: int(values['steady-rate'], embedded ? 60 : 1000, 'steady-rate'),
     steadySeconds: int(values['steady-seconds'], embedded ? (quick ? 20 : 60) : quick ? 10 : 30, 'steady-seconds'),
-    phases: new Set(values.phases?.split(',') ?? (embedded ? ['steady', 'growth', 'outage'] : ['firehose', 'limit', 'naive', 'steady', 'outage'])),
+    phases: new Set(values.phases?.split(',') ?? (embedded ? ['steady', 'growth', 'outage'] : ['pipeline', 'firehose', 'limit', 'naive', 'steady', 'outage'])),
     shapes,
     concurrency: values.concurrency?.split(',').map((c) => int(c, 2, 'concurrency')) ?? [2],
     rounds: int(values.rounds, quick || embedded ? 1 : 3, 'rounds'),
@@ -330,6 +331,9 @@ async function main(): Promise<void> {
     steady_peak_rss_mb: undefined as number | undefined,
     // The CPU bound (issue 23): the cores / (daemon + its Postgres backends' CPU per event, firehose), events/s.
     daemon_cpu_us_per_event: undefined as number | undefined,
+    // The daemon's parse, rows and batch encoding alone, in the bench process (pipeline.ts): µs per event, best round.
+    pipeline_cpu_us_per_event: undefined as number | undefined,
+    pipeline_gc_us_per_event: undefined as number | undefined,
     postgres_cpu_us_per_event: undefined as number | undefined,
     cpu_bound_events_per_s: undefined as number | undefined,
     end_to_end_over_cpu_bound: undefined as number | undefined,
@@ -402,6 +406,18 @@ async function main(): Promise<void> {
     postgres_cpu_us_per_row: Math.round(r.postgresCpuUsPerEvent),
     machine_cpu_busy: Number(r.machineBusy.toFixed(2)),
   });
+
+  if (s.phases.has('pipeline')) {
+    // At least 3 rounds: they take seconds, and the first warms the JIT up. The child builds the main workload again (same seed).
+    const n = Math.max(s.rounds, 3);
+    log(`pipeline: parse, rows and batch documents in this process, no socket or database, ${n} rounds`);
+    const rounds = await runPipeline({ workload: { events: s.events, listings: s.listings, frameSize: s.frameSize }, batchSize: s.batch, rounds: n });
+    const bestRound = rounds.reduce((a, b) => (b.cpuUsPerEvent < a.cpuUsPerEvent ? b : a));
+    log(`  CPU per event ${rounds.map((r) => fmt(r.cpuUsPerEvent, 1)).join(', ')} us; collector pauses ${rounds.map((r) => fmt(r.gcUsPerEvent, 1)).join(', ')} us`);
+    results.pipeline = rounds.map((r) => ({ events: r.events, cpu_us_per_event: Number(r.cpuUsPerEvent.toFixed(2)), gc_us_per_event: Number(r.gcUsPerEvent.toFixed(2)) }));
+    summary.pipeline_cpu_us_per_event = Number(bestRound.cpuUsPerEvent.toFixed(1));
+    summary.pipeline_gc_us_per_event = Number(bestRound.gcUsPerEvent.toFixed(1));
+  }
 
   // 1. The limit's statement: every shape with 2 batches in flight, then the fastest with 1 and 3.
   let comparison: LimitRun[] = [];
@@ -647,6 +663,7 @@ async function main(): Promise<void> {
     '',
   ]);
   rows.push([`end to end / CPU bound${summary.events_per_s === undefined ? ' (outage phase firehose)' : ''}`, fmt(summary.end_to_end_over_cpu_bound, 2), '', '']);
+  rows.push(['pipeline: parse + rows + batch document, CPU / collector pauses (bench process)', `${fmt(summary.pipeline_cpu_us_per_event, 1)} / ${fmt(summary.pipeline_gc_us_per_event, 1)} us/event`, '', '']);
   rows.push(['naive (1 upsert/event)', `${fmt(summary.naive_events_per_s)} events/s`, '', '']);
   rows.push(['end to end / naive', summary.naive_events_per_s && summary.events_per_s ? `${fmt(summary.events_per_s / summary.naive_events_per_s, 1)} x` : '-', '>= 5 x', ok(targets.end_to_end_ge_5x_naive)]);
   rows.push(['firehose lag p50 / p99', `${fmt(summary.lag_p50_ms)} / ${fmt(summary.lag_p99_ms)} ms`, '', '']);
