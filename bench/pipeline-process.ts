@@ -38,7 +38,10 @@ async function main(o: PipelineOptions): Promise<PipelineRound[]> {
     gcMs = 0;
     const start = process.cpuUsage();
     for (const frame of workload.frames) {
-      for (const e of parseBptfFrame(Buffer.from(frame.data)).listings) {
+      // A frame as a socket hands it over: bytes of a new buffer.
+      const data = Buffer.allocUnsafeSlow(frame.data.length);
+      frame.data.copy(data);
+      for (const e of parseBptfFrame(data).listings) {
         pending.push(toListingRow(e));
         events++;
         if (pending.length === o.batchSize) flush();

@@ -224,18 +224,17 @@ class DocumentWriter {
     this.off = off;
   }
 
-  /** A finite number (or null) as String() spells it: digits by hand for a whole number, the common case. */
+  /** A finite number (or null) as String() spells it: digits by hand for a whole number below 2^31 (times, appids), the common case. */
   number(v: number | null): void {
     if (v === null) return this.ascii('null');
-    if (!Number.isSafeInteger(v) || v < 0) return this.ascii(String(v));
-    if (v === 0) return this.byte(0x30);
-    let digits = 0;
-    for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
+    if ((v | 0) !== v || v < 0 || Object.is(v, -0)) return this.ascii(String(v));
+    let digits = 1;
+    for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
     const out = this.out;
     let x = v;
     for (let k = this.off + digits - 1; k >= this.off; k--) {
       out[k] = 0x30 + (x % 10);
-      x = Math.floor(x / 10);
+      x = (x / 10) | 0;
     }
     this.off += digits;
   }
