@@ -25,11 +25,16 @@ describe('lifecycle of the real process', () => {
     try {
       await server.waitForConnections(1, 20_000);
       const burst = Array.from({ length: 3000 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_400_000 + (i % 7) }));
-      for (let i = 0; i < burst.length; i += 100) server.sendEvents(burst.slice(i, i + 100));
+      let sent = 0;
+      for (let i = 0; i < burst.length; i += 100) if (server.sendEvents(burst.slice(i, i + 100))) sent += 100;
       daemon.child.kill('SIGTERM');
       const code = await daemon.exited;
       expect(code, daemon.output()).toBe(0);
-      expect(await count(tdb.db, 'bptf_listings')).toBe(3000);
+      // What tells a miss apart (one CI run stored 2000): frames the server could not send, rows refused, the daemon's log.
+      const why = async () =>
+        `sent ${sent}, server dropped ${server.droppedFrames} frames, ingest_rejects ${await count(tdb.db, 'ingest_rejects')}; daemon output:\n${daemon.output().slice(-6000)}`;
+      const stored = await count(tdb.db, 'bptf_listings');
+      expect(stored, stored === 3000 ? '' : await why()).toBe(3000);
       expect(server.closeCodes).toContain(1000);
       const status = await tdb.db.selectFrom('ingest_status').selectAll().where('source', '=', 'bptf').executeTakeFirstOrThrow();
       expect(status.state).toBe('stopped');
