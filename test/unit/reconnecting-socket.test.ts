@@ -493,6 +493,50 @@ describe('ReconnectingSocket shutdown', () => {
     return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, close: () => new Promise((r) => wss.close(() => r())) };
   }
 
+  it('reads the frames that arrived while its event loop was busy past closeTimeoutMs before it gives up', async () => {
+    // The server writes m0, then m1-m4 20 ms later, and answers the client's close frame at once:
+    // the answer follows m1-m4 on the wire.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const frame = (text: string) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
+    wss.on('connection', (ws) => {
+      const raw = (ws as unknown as { _socket: Socket })._socket;
+      raw.removeAllListeners('data');
+      raw.write(frame('m0'));
+      setTimeout(() => raw.write(Buffer.concat(['m1', 'm2', 'm3', 'm4'].map(frame))), 20);
+      raw.once('data', () => raw.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])));
+    });
+    const received: string[] = [];
+    const busy = (ms: number) => {
+      const until = realNow() + ms;
+      while (realNow() < until);
+    };
+    let stopping: Promise<void> | undefined;
+    const { socket, states } = harness(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, {
+      closeTimeoutMs: 300,
+      createSession: () => ({
+        onOpen: (c) => c.ready(),
+        onMessage: (b) => {
+          received.push(b.toString());
+          if (received.length > 1) return;
+          // m1-m4 arrive during this, then the close starts, then the loop stays busy past closeTimeoutMs.
+          busy(60);
+          stopping = socket.stop();
+          busy(450);
+        },
+      }),
+    });
+    try {
+      socket.start();
+      await waitFor(() => stopping !== undefined, 'the first frame handled');
+      await stopping;
+      expect(received).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+      expect(stateNames(states).at(-1)).toBe('stopped');
+    } finally {
+      await new Promise((r) => wss.close(() => r(undefined)));
+    }
+  });
+
   it('keeps reading while frames come after its close frame, past closeTimeoutMs, and terminates within twice it', async () => {
     const server = await lingeringServer();
     const received: Array<{ text: string; at: number }> = [];

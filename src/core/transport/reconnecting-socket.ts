@@ -229,11 +229,25 @@ export class ReconnectingSocket {
       const closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       /** When the shutdown's close began (ms); 0: not closing for a shutdown. */
       let closingSince = 0;
+      /** Messages delivered so far on this socket. */
+      let messages = 0;
+      /**
+       * The shutdown's wait for the close reply ran out. An event loop that was busy past the wait
+       * (a long batch, a loaded machine) runs its expired timers before it reads the socket again, so
+       * frames already received would be cut off unread: the socket is terminated a turn later, after
+       * that read, unless a message came in it (which extends the wait, within its bound).
+       */
+      const expireClose = () => {
+        const seen = messages;
+        setImmediate(() => {
+          if (messages === seen) ws.terminate();
+        });
+      };
       this.#closeCurrent = () => {
         if (ws.readyState === WebSocket.OPEN) {
           ws.close(1000, 'shutting down');
           closingSince = Date.now();
-          closeTimer ??= setTimeout(() => ws.terminate(), closeTimeoutMs);
+          closeTimer ??= setTimeout(expireClose, closeTimeoutMs);
         } else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
       };
       /** A message during the shutdown's close: wait closeTimeoutMs more for the reply, within twice closeTimeoutMs in all. */
@@ -241,7 +255,8 @@ export class ReconnectingSocket {
         if (closingSince === 0 || !closeTimer) return;
         clearTimeout(closeTimer);
         const left = closingSince + 2 * closeTimeoutMs - Date.now();
-        closeTimer = setTimeout(() => ws.terminate(), Math.max(0, Math.min(closeTimeoutMs, left)));
+        // Past the bound, no more turns: whatever keeps coming, the stop ends.
+        closeTimer = left > 0 ? setTimeout(expireClose, Math.min(closeTimeoutMs, left)) : setTimeout(() => ws.terminate(), 0);
       };
       if (this.#abort.signal.aborted) this.#closeCurrent();
 
@@ -278,6 +293,7 @@ export class ReconnectingSocket {
         awaitingPong = false;
       });
       ws.on('message', (data, isBinary) => {
+        messages++;
         armStall();
         extendClose();
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data));
