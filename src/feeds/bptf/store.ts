@@ -115,55 +115,37 @@ export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: nu
     }
   }
   const w = new DocumentWriter(take(bound));
-  w.byte(JSONB_VERSION);
-  w.byte(0x5b); // [
+  w.out[0] = JSONB_VERSION;
+  w.out[1] = 0x5b; // [
+  w.off = 2;
   for (let i = 0; i < n; i++) {
     const r = rows[i] as ListingRow;
     const c = columns[i] as RawColumns;
-    if (i > 0) w.byte(0x2c);
-    w.byte(0x5b);
+    w.openRow(i === 0);
     w.string(r.id);
-    w.byte(0x2c);
     w.string(r.eventId);
-    w.byte(0x2c);
     w.number(r.eventTimeMs / 1000);
-    w.byte(0x2c);
     w.bool(r.deleted);
-    w.byte(0x2c);
     w.string(r.payloadEventId);
-    w.byte(0x2c);
     w.string(c.steamid);
-    w.byte(0x2c);
     w.number(c.appid);
-    w.byte(0x2c);
     w.string(c.intent);
-    w.byte(0x2c);
     w.string(c.itemName);
-    w.byte(0x2c);
     w.number(c.valueRaw);
-    w.byte(0x2c);
     w.number(c.listedAt);
-    w.byte(0x2c);
     w.number(c.bumpedAt);
-    w.byte(0x2c);
     const raw = r.raw;
     if (raw) w.copy(raw.frame, raw.start, raw.end);
     else w.utf8(bodies[i] as string);
-    w.byte(0x2c);
     w.string(c.sku);
-    w.byte(0x2c);
-    w.ascii(c.priceKeys ?? 'null');
-    w.byte(0x2c);
-    w.ascii(c.priceMetal ?? 'null');
-    w.byte(0x2c);
+    w.numberText(c.priceKeys);
+    w.numberText(c.priceMetal);
     w.bool(c.automatic);
-    w.byte(0x2c);
     w.bool(c.spelled);
-    w.byte(0x2c);
     w.bool(c.quotable);
-    w.byte(0x5d);
+    w.closeRow();
   }
-  w.byte(0x5d); // ]
+  w.out[w.off++] = 0x5d; // ]
   return w.out.subarray(0, w.off);
 }
 
@@ -177,38 +159,53 @@ const ROW_FIXED_BYTES = 24 + 6 * 25 + 4 * 5 + 9 * 4;
 const PLAIN = new Uint8Array(128);
 for (let c = 0x20; c < 0x7f; c++) PLAIN[c] = c === 0x22 || c === 0x5c ? 0 : 1;
 
-/** JSON text written straight into a buffer sized beforehand (encodeListingBatch's bound). */
+/**
+ * JSON text written straight into a buffer sized beforehand (encodeListingBatch's bound): rows of
+ * values, each value after the first of its row preceded by a comma.
+ */
 class DocumentWriter {
   off = 0;
+  #first = true;
   constructor(readonly out: Buffer) {}
 
-  byte(c: number): void {
-    this.out[this.off++] = c;
+  /** `[` of a row, after a comma unless it is the document's first. */
+  openRow(first: boolean): void {
+    if (!first) this.out[this.off++] = 0x2c;
+    this.out[this.off++] = 0x5b;
+    this.#first = true;
+  }
+
+  closeRow(): void {
+    this.out[this.off++] = 0x5d;
   }
 
   bool(v: boolean): void {
-    this.ascii(v ? 'true' : 'false');
+    this.#next();
+    this.#ascii(v ? 'true' : 'false');
   }
 
-  /** Text of ASCII characters only (literals, a number's text). */
-  ascii(s: string): void {
-    const out = this.out;
-    let off = this.off;
-    for (let i = 0; i < s.length; i++) out[off++] = s.charCodeAt(i);
-    this.off = off;
+  /** A number's JSON text as the payload spelled it (ASCII), or null. */
+  numberText(text: string | null): void {
+    this.#next();
+    this.#ascii(text ?? 'null');
   }
 
+  /** JSON text of a value (a payload parsed and written again). */
   utf8(s: string): void {
+    this.#next();
     this.off += this.out.write(s, this.off, 'utf8');
   }
 
+  /** JSON text of a value as received. */
   copy(from: Buffer, start: number, end: number): void {
+    this.#next();
     this.off += from.copy(this.out, this.off, start, end);
   }
 
   /** A JSON string (or null): byte by byte while it needs no escape, else JSON.stringify's text. */
   string(s: string | null): void {
-    if (s === null) return this.ascii('null');
+    this.#next();
+    if (s === null) return this.#ascii('null');
     const out = this.out;
     let off = this.off;
     out[off++] = 0x22;
@@ -226,8 +223,9 @@ class DocumentWriter {
 
   /** A finite number (or null) as String() spells it: digits by hand for a whole number below 2^31 (times, appids), the common case. */
   number(v: number | null): void {
-    if (v === null) return this.ascii('null');
-    if ((v | 0) !== v || v < 0 || Object.is(v, -0)) return this.ascii(String(v));
+    this.#next();
+    if (v === null) return this.#ascii('null');
+    if ((v | 0) !== v || v < 0 || Object.is(v, -0)) return this.#ascii(String(v));
     let digits = 1;
     for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
     const out = this.out;
@@ -237,6 +235,20 @@ class DocumentWriter {
       x = (x / 10) | 0;
     }
     this.off += digits;
+  }
+
+  /** The comma before a value, but the row's first. */
+  #next(): void {
+    if (this.#first) this.#first = false;
+    else this.out[this.off++] = 0x2c;
+  }
+
+  /** Text of ASCII characters only (literals, a number's text). */
+  #ascii(s: string): void {
+    const out = this.out;
+    let off = this.off;
+    for (let i = 0; i < s.length; i++) out[off++] = s.charCodeAt(i);
+    this.off = off;
   }
 }
 
