@@ -332,7 +332,9 @@ describe('bptf_quotes', () => {
       ),
       { numRuns: 25, seed: 24 },
     );
-  });
+    // 25 runs take about 10 s on the embedded database alone, and three times that with the whole
+    // suite on 2 cores (a fresh clone's npm test timed out at the default 30 s once).
+  }, 120_000);
 
   it('takes the key rate from three bot sell listings of the key, ignores one odd listing and a 40 % jump until it holds 10 minutes', async () => {
     const keySell = (id: string, t: number, metal: number, bot = true) => update(id, t, { item: KEY, currencies: { metal }, bot });
