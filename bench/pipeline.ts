@@ -46,4 +46,3 @@ export function runPipeline(o: PipelineOptions): Promise<PipelineRound[]> {
     });
   });
 }
-

@@ -331,7 +331,7 @@ async function main(): Promise<void> {
     steady_peak_rss_mb: undefined as number | undefined,
     // The CPU bound (issue 23): the cores / (daemon + its Postgres backends' CPU per event, firehose), events/s.
     daemon_cpu_us_per_event: undefined as number | undefined,
-    // The daemon's parse, rows and batch encoding alone, in the bench process (pipeline.ts): µs per event, best round.
+    // The daemon's parse, rows and batch encoding alone, in a child process (pipeline.ts): µs per event, best round.
     pipeline_cpu_us_per_event: undefined as number | undefined,
     pipeline_gc_us_per_event: undefined as number | undefined,
     postgres_cpu_us_per_event: undefined as number | undefined,
@@ -410,7 +410,7 @@ async function main(): Promise<void> {
   if (s.phases.has('pipeline')) {
     // At least 3 rounds: they take seconds, and the first warms the JIT up. The child builds the main workload again (same seed).
     const n = Math.max(s.rounds, 3);
-    log(`pipeline: parse, rows and batch documents in this process, no socket or database, ${n} rounds`);
+    log(`pipeline: parse, rows and batch documents in a child process, no socket or database, ${n} rounds`);
     const rounds = await runPipeline({ workload: { events: s.events, listings: s.listings, frameSize: s.frameSize }, batchSize: s.batch, rounds: n });
     const bestRound = rounds.reduce((a, b) => (b.cpuUsPerEvent < a.cpuUsPerEvent ? b : a));
     log(`  CPU per event ${rounds.map((r) => fmt(r.cpuUsPerEvent, 1)).join(', ')} us; collector pauses ${rounds.map((r) => fmt(r.gcUsPerEvent, 1)).join(', ')} us`);
@@ -663,7 +663,7 @@ async function main(): Promise<void> {
     '',
   ]);
   rows.push([`end to end / CPU bound${summary.events_per_s === undefined ? ' (outage phase firehose)' : ''}`, fmt(summary.end_to_end_over_cpu_bound, 2), '', '']);
-  rows.push(['pipeline: parse + rows + batch document, CPU / collector pauses (bench process)', `${fmt(summary.pipeline_cpu_us_per_event, 1)} / ${fmt(summary.pipeline_gc_us_per_event, 1)} us/event`, '', '']);
+  rows.push(['pipeline: parse + rows + batch document, CPU / collector pauses (child process)', `${fmt(summary.pipeline_cpu_us_per_event, 1)} / ${fmt(summary.pipeline_gc_us_per_event, 1)} us/event`, '', '']);
   rows.push(['naive (1 upsert/event)', `${fmt(summary.naive_events_per_s)} events/s`, '', '']);
   rows.push(['end to end / naive', summary.naive_events_per_s && summary.events_per_s ? `${fmt(summary.events_per_s / summary.naive_events_per_s, 1)} x` : '-', '>= 5 x', ok(targets.end_to_end_ge_5x_naive)]);
   rows.push(['firehose lag p50 / p99', `${fmt(summary.lag_p50_ms)} / ${fmt(summary.lag_p99_ms)} ms`, '', '']);

@@ -151,9 +151,10 @@ export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: nu
 
 /**
  * A row's bytes besides its strings' characters and its payload: the separators and brackets of 19
- * values, 6 numbers of at most 25 characters, 4 booleans, and 9 strings' quotes (or `null`).
+ * values (21), 5 numbers of at most 25 characters (String() of a double is at most 24), 4 booleans,
+ * and 9 strings' quotes or `null` (the two prices count as strings: their text's length is counted).
  */
-const ROW_FIXED_BYTES = 24 + 6 * 25 + 4 * 5 + 9 * 4;
+const ROW_FIXED_BYTES = 24 + 5 * 25 + 4 * 5 + 9 * 4;
 
 /** Bytes that a JSON string holds as they are: printable ASCII but the quote and the backslash. */
 const PLAIN = new Uint8Array(128);
