@@ -193,3 +193,65 @@ describe('BatchWriter replaying a spool of several segments', () => {
     await w.drain();
   });
 });
+
+describe('BatchWriter stopping with rows in its spool', () => {
+  /** Five segments of 300 rows in `dir`, as five earlier runs would leave them. */
+  function earlierSpool(dir: string): void {
+    for (let s = 0; s < 5; s++) {
+      const earlier = outageSpool<Row>(dir);
+      expect(earlier.append(rows(s * 300, 300))).toEqual([]);
+      earlier.close();
+    }
+  }
+
+  it('with the database up, writes what the spool holds before it stops, segment after segment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-stop-'));
+    earlierSpool(dir);
+    const written = new Set<string>();
+    const { w, dropped } = setup({ write: async (batch) => void batch.forEach((r) => written.add(r.k)) }, dir);
+    // Drained in the turn it was made: no replay has started while it ran.
+    const abandoned = await w.drain(AbortSignal.timeout(10_000), AbortSignal.timeout(5_000));
+    expect(abandoned).toBe(0);
+    expect(written.size).toBe(1_500);
+    expect(segments(dir)).toEqual([]);
+    expect(dropped).toEqual([]);
+  });
+
+  it('without a replay window, or past it, leaves the spool on disk for the next start', async () => {
+    for (const replayUntil of [undefined, AbortSignal.abort()]) {
+      const dir = mkdtempSync(join(tmpdir(), 'writer-stop-'));
+      earlierSpool(dir);
+      const written: Row[] = [];
+      const { w } = setup({ write: async (batch) => void written.push(...batch) }, dir);
+      expect(await w.drain(AbortSignal.timeout(10_000), replayUntil)).toBe(0);
+      expect(written).toEqual([]);
+      expect(segments(dir)).toHaveLength(5);
+    }
+  });
+
+  it('while writes fail, stops at its deadline and keeps the spool whole for the next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writer-stop-'));
+    earlierSpool(dir);
+    let calls = 0;
+    const { w, dropped } = setup(
+      {
+        write: async () => {
+          calls++;
+          throw refused();
+        },
+      },
+      dir,
+    );
+    w.add(rows(10_000, 5)); // a batch that fails and keeps failing
+    const started = Date.now();
+    expect(await w.drain(AbortSignal.timeout(300), AbortSignal.timeout(5_000))).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(calls).toBeGreaterThan(0);
+    expect(dropped).toEqual([]);
+    // The five segments, and the failing batch's rows saved beside them.
+    const after = outageSpool<Row>(dir);
+    const kept: Row[] = [];
+    for (let taken = after.takeOldest(); taken; taken = after.takeOldest()) kept.push(...taken.rows);
+    expect(new Set(kept.map((r) => r.k)).size).toBe(1_505);
+  });
+});

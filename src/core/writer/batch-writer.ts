@@ -8,7 +8,10 @@
  *             write slot is free and either maxEvents rows are buffered or the oldest has waited
  *             maxWaitMs (a timer is armed for that moment). Up to maxInFlight batches are written at
  *             once; the slots are a p-queue with that concurrency.
- *   draining  drain() was called: every buffered row is due at once; nothing is replayed from the spool.
+ *   draining  drain() was called: every buffered row is due at once. The spool is still replayed while
+ *             writes succeed, until the drain's `replayUntil` aborts (the daemon gives it a few seconds of
+ *             its stop): a stop with the database up writes what the spool holds, rather than leaving it
+ *             to a next start that may be long in coming. What is not written then stays on disk.
  *   stopped   the drain finished, or its deadline passed: rows still unwritten are appended to the
  *             spool (or, without room there, handed to onAbandon). add() hands rows to onOverflow.
  *
@@ -175,6 +178,8 @@ export class BatchWriter<T> {
   readonly #superseded: SupersededRows<T> | undefined;
   /** Set while the rows of a spool an earlier run left are being noted in #superseded: no replay starts meanwhile. */
   #noting: Promise<void> | undefined;
+  /** While draining: spool replays may start until this aborts (drain's `replayUntil`); none without one. */
+  #replayUntil: AbortSignal | undefined;
 
   constructor(options: BatchWriterOptions<T>) {
     this.#o = options;
@@ -283,10 +288,13 @@ export class BatchWriter<T> {
 
   /**
    * Write everything buffered and stop. When `deadline` aborts first, the rows still unwritten are
-   * handed to onAbandon and the returned count says how many.
+   * handed to onAbandon and the returned count says how many. With `replayUntil`, the spool is
+   * written too, segment by segment while writes succeed, until it aborts; a segment being written
+   * when the deadline passes goes back to disk whole, for the next start.
    */
-  async drain(deadline?: AbortSignal): Promise<number> {
+  async drain(deadline?: AbortSignal, replayUntil?: AbortSignal): Promise<number> {
     if (this.#state === 'running') this.#state = 'draining';
+    this.#replayUntil = replayUntil;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pump();
@@ -295,7 +303,7 @@ export class BatchWriter<T> {
     if (deadline?.aborted) onDeadline();
     try {
       await Promise.race([
-        this.whenIdle(),
+        this.#drained(),
         new Promise<void>((resolve) => this.#hardStop.signal.addEventListener('abort', () => resolve(), { once: true })),
       ]);
     } finally {
@@ -319,6 +327,32 @@ export class BatchWriter<T> {
     this.#o.spool?.close();
     this.#gauge();
     return abandoned;
+  }
+
+  /**
+   * Resolves once nothing is held and the drain replays no more of the spool: it is empty, writes
+   * fail (an outage: the spool waits for the next start), or `replayUntil` aborted.
+   */
+  async #drained(): Promise<void> {
+    for (;;) {
+      await this.whenIdle();
+      const spool = this.#o.spool;
+      if (!spool || spool.isEmpty || !this.#mayReplay() || this.#consecutiveFailures > 0) return;
+      const bytes = spool.bytes;
+      this.#pump();
+      if (this.held > 0) continue;
+      // A segment went without a write (all its rows moot, or unreadable): the next one, after the
+      // sockets' turn. Nothing started (memory still held by another writer, an earlier run's spool
+      // being noted): look again shortly, until the replay window or the deadline ends.
+      if (spool.bytes < bytes) await new Promise((resolve) => setImmediate(resolve));
+      else await delay(REPLAY_RETRY_MS, AbortSignal.any([this.#hardStop.signal, this.#replayUntil as AbortSignal]));
+    }
+  }
+
+  /** Spool replays start while running, and while draining until the drain's `replayUntil` aborts. */
+  #mayReplay(): boolean {
+    if (this.#state === 'running') return true;
+    return this.#state === 'draining' && this.#replayUntil !== undefined && !this.#replayUntil.aborted && !this.#hardStop.signal.aborted;
   }
 
   #pump(): void {
@@ -351,7 +385,7 @@ export class BatchWriter<T> {
    */
   #maybeReplay(): void {
     const spool = this.#o.spool;
-    if (!spool || spool.isEmpty || this.#state !== 'running' || this.#noting) return;
+    if (!spool || spool.isEmpty || !this.#mayReplay() || this.#noting) return;
     // Whatever stands in the way may pass without any event of this writer's (the memory budget is
     // shared: another writer's rows free it), so look again shortly rather than wait for one.
     if (this.#replays.size >= MAX_REPLAYS || this.#pending.length >= this.#o.maxEvents * this.#maxInFlight || this.#consecutiveFailures > 0 || !this.#o.budget.roomToReplay || this.#stalled()) {
