@@ -537,6 +537,48 @@ describe('ReconnectingSocket shutdown', () => {
     }
   });
 
+  it('a failed session reads the frames that arrived while its event loop was busy past closeTimeoutMs before it reconnects', async () => {
+    // As above, with the session failing on m0 (a reconnect) instead of a stop.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const frame = (text: string) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      connections++;
+      const raw = (ws as unknown as { _socket: Socket })._socket;
+      raw.removeAllListeners('data');
+      raw.write(frame('m0'));
+      setTimeout(() => raw.write(Buffer.concat(['m1', 'm2', 'm3', 'm4'].map(frame))), 20);
+      raw.once('data', () => raw.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])));
+    });
+    const received: string[] = [];
+    const busy = (ms: number) => {
+      const until = realNow() + ms;
+      while (realNow() < until);
+    };
+    const { socket } = harness(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, {
+      closeTimeoutMs: 300,
+      createSession: () => ({
+        onOpen: (c) => c.ready(),
+        onMessage: (b, _binary, c) => {
+          received.push(b.toString());
+          if (received.length > 1) return;
+          busy(60);
+          c.fail('test: the session failed');
+          busy(450);
+        },
+      }),
+    });
+    try {
+      socket.start();
+      await waitFor(() => received.length >= 5 || connections > 1, 'the frames of the first connection, or a reconnect');
+      expect(received.slice(0, 5)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    } finally {
+      await socket.stop();
+      await new Promise((r) => wss.close(() => r(undefined)));
+    }
+  });
+
   it('keeps reading while frames come after its close frame, past closeTimeoutMs, and terminates within twice it', async () => {
     const server = await lingeringServer();
     const received: Array<{ text: string; at: number }> = [];

@@ -18,7 +18,7 @@ import { delay } from '../../util/delay.js';
  *   arrive before the server's close reply are still delivered to the session. After closeTimeoutMs
  *   without one the socket is terminated: each message restarts that wait (the server is still
  *   delivering what it sent before our close frame, which a busy daemon reads late), up to twice
- *   closeTimeoutMs in all.
+ *   closeTimeoutMs in all. A session that fails closes the same way before the reconnect.
  *
  * Protocol logic lives in the Session a connector creates for each connection; this file knows
  * nothing about any upstream's messages.
@@ -219,20 +219,18 @@ export class ReconnectingSocket {
             o.onState(stateAfter(outcome.error), reason.message);
           }
           logger.warn({ reason: reason instanceof Error ? reason.message : reason }, 'session failed; reconnecting');
-          if (ws.readyState === WebSocket.OPEN) {
-            ws.close(1000, 'reconnecting');
-            closeTimer ??= setTimeout(() => ws.terminate(), o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
-          } else ws.terminate();
+          if (ws.readyState === WebSocket.OPEN) beginClose('reconnecting');
+          else ws.terminate();
         },
       };
 
       const closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-      /** When the shutdown's close began (ms); 0: not closing for a shutdown. */
+      /** When our close began (ms: a shutdown's, or a failed session's); 0: not closing. */
       let closingSince = 0;
       /** Messages delivered so far on this socket. */
       let messages = 0;
       /**
-       * The shutdown's wait for the close reply ran out. An event loop that was busy past the wait
+       * The wait for the close reply ran out. An event loop that was busy past the wait
        * (a long batch, a loaded machine) runs its expired timers before it reads the socket again, so
        * frames already received would be cut off unread: the socket is terminated a turn later, after
        * that read, unless a message came in it (which extends the wait, within its bound).
@@ -243,14 +241,17 @@ export class ReconnectingSocket {
           if (messages === seen) ws.terminate();
         });
       };
-      this.#closeCurrent = () => {
-        if (ws.readyState === WebSocket.OPEN) {
-          ws.close(1000, 'shutting down');
-          closingSince = Date.now();
-          closeTimer ??= setTimeout(expireClose, closeTimeoutMs);
-        } else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      /** Send our close frame and wait for the reply, reading what comes first (see extendClose and expireClose). */
+      const beginClose = (reason: string) => {
+        ws.close(1000, reason);
+        closingSince = Date.now();
+        closeTimer ??= setTimeout(expireClose, closeTimeoutMs);
       };
-      /** A message during the shutdown's close: wait closeTimeoutMs more for the reply, within twice closeTimeoutMs in all. */
+      this.#closeCurrent = () => {
+        if (ws.readyState === WebSocket.OPEN) beginClose('shutting down');
+        else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      };
+      /** A message during our close: wait closeTimeoutMs more for the reply, within twice closeTimeoutMs in all. */
       const extendClose = () => {
         if (closingSince === 0 || !closeTimer) return;
         clearTimeout(closeTimer);
