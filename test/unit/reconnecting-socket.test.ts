@@ -493,26 +493,37 @@ describe('ReconnectingSocket shutdown', () => {
     return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, close: () => new Promise((r) => wss.close(() => r())) };
   }
 
-  it('reads the frames that arrived while its event loop was busy past closeTimeoutMs before it gives up', async () => {
-    // The server writes m0, then m1-m4 20 ms later, and answers the client's close frame at once:
-    // the answer follows m1-m4 on the wire.
+  /**
+   * A server that writes m0 on each connection, then m1-m4 20 ms later, and answers the client's
+   * close frame at once: the answer follows m1-m4 on the wire.
+   */
+  async function lateFramesServer() {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise((r) => wss.once('listening', r));
     const frame = (text: string) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
+    const server = { connections: 0, url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, close: () => new Promise<void>((r) => wss.close(() => r())) };
     wss.on('connection', (ws) => {
+      server.connections++;
       const raw = (ws as unknown as { _socket: Socket })._socket;
       raw.removeAllListeners('data');
       raw.write(frame('m0'));
       setTimeout(() => raw.write(Buffer.concat(['m1', 'm2', 'm3', 'm4'].map(frame))), 20);
       raw.once('data', () => raw.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])));
     });
+    return server;
+  }
+
+  /** Keep the event loop busy for `ms`. */
+  const busy = (ms: number) => {
+    const until = realNow() + ms;
+    while (realNow() < until);
+  };
+
+  it('reads the frames that arrived while its event loop was busy past closeTimeoutMs before it gives up', async () => {
+    const server = await lateFramesServer();
     const received: string[] = [];
-    const busy = (ms: number) => {
-      const until = realNow() + ms;
-      while (realNow() < until);
-    };
     let stopping: Promise<void> | undefined;
-    const { socket, states } = harness(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, {
+    const { socket, states } = harness(server.url, {
       closeTimeoutMs: 300,
       createSession: () => ({
         onOpen: (c) => c.ready(),
@@ -533,30 +544,15 @@ describe('ReconnectingSocket shutdown', () => {
       expect(received).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
       expect(stateNames(states).at(-1)).toBe('stopped');
     } finally {
-      await new Promise((r) => wss.close(() => r(undefined)));
+      await server.close();
     }
   });
 
   it('a failed session reads the frames that arrived while its event loop was busy past closeTimeoutMs before it reconnects', async () => {
     // As above, with the session failing on m0 (a reconnect) instead of a stop.
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await new Promise((r) => wss.once('listening', r));
-    const frame = (text: string) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
-    let connections = 0;
-    wss.on('connection', (ws) => {
-      connections++;
-      const raw = (ws as unknown as { _socket: Socket })._socket;
-      raw.removeAllListeners('data');
-      raw.write(frame('m0'));
-      setTimeout(() => raw.write(Buffer.concat(['m1', 'm2', 'm3', 'm4'].map(frame))), 20);
-      raw.once('data', () => raw.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])));
-    });
+    const server = await lateFramesServer();
     const received: string[] = [];
-    const busy = (ms: number) => {
-      const until = realNow() + ms;
-      while (realNow() < until);
-    };
-    const { socket } = harness(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, {
+    const { socket } = harness(server.url, {
       closeTimeoutMs: 300,
       createSession: () => ({
         onOpen: (c) => c.ready(),
@@ -571,11 +567,11 @@ describe('ReconnectingSocket shutdown', () => {
     });
     try {
       socket.start();
-      await waitFor(() => received.length >= 5 || connections > 1, 'the frames of the first connection, or a reconnect');
+      await waitFor(() => received.length >= 5 || server.connections > 1, 'the frames of the first connection, or a reconnect');
       expect(received.slice(0, 5)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
     } finally {
       await socket.stop();
-      await new Promise((r) => wss.close(() => r(undefined)));
+      await server.close();
     }
   });
 
