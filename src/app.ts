@@ -130,9 +130,11 @@ export function createApp(config: Config, logger: Logger, feeds: readonly FeedDe
     const feedDeps = { feeds, planned: plans, statuses, config, db, server, writers, rejects, metrics, logger, signal, schemaReady: () => migrated };
     const { runners, writers: feedWriters, tasks } = createFeedRunners(feedDeps);
     lifecycle.defer('writers', async (deadline) => {
-      writers.stop();
       const replayUntil = AbortSignal.any([deadline, AbortSignal.timeout(SPOOL_REPLAY_AT_STOP_MS)]);
-      const abandoned = (await Promise.all(feedWriters.map((w) => w.drain(deadline, replayUntil)))).reduce((a, b) => a + b, 0);
+      // The outage probe runs on while they drain: a database back during the stop is written to at
+      // once, not at the end of a backoff of up to seconds.
+      const drains = Promise.all(feedWriters.map((w) => w.drain(deadline, replayUntil))).finally(() => writers.stop());
+      const abandoned = (await drains).reduce((a, b) => a + b, 0);
       if (abandoned > 0) logger.error({ abandoned }, 'events left unwritten at shutdown');
       if (writers.spoolBytes > 0) logger.info({ spool_bytes: writers.spoolBytes }, 'the spool keeps events for the next start');
     });

@@ -202,6 +202,22 @@ describe('database outages', () => {
     expect(metrics).toContain('tributary_events_replayed_total{source="bptf"} 500');
   }, 60_000);
 
+  it('a stop just as the database returns writes what the spool holds before it exits', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-stop-'));
+    app = await start({ DATA_DIR: dataDir });
+    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
+    proxy.cut();
+    sendNew(500);
+    await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 500, 'the 500 events received');
+    await waitFor(() => spoolFiles(dataDir).length > 0, 'events spilled to the spool');
+    const stopping = app.stop();
+    proxy.restore();
+    await stopping;
+    app = undefined;
+    expect(await count(tdb.db, 'bptf_listings')).toBe(nextListing);
+    expect(spoolFiles(dataDir)).toEqual([]);
+  }, 60_000);
+
   it('a spool left by a feed that is now disabled is still written at the next start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-disabled-'));
     app = await start({ DATA_DIR: dataDir });
