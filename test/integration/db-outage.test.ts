@@ -181,13 +181,19 @@ describe('database outages', () => {
     await waitFor(async () => (await count(tdb.db, 'bptf_listings')) === nextListing, `all ${nextListing} listings`, 30_000);
   }, 60_000);
 
+  /** Start (as `app`, which afterEach stops) with `dataDir`, cut the database once connected, and send `n` new listings: resolves once all are received. */
+  async function receiveDuringCut(dataDir: string, n: number): Promise<TestApp> {
+    const a = (app = await start({ DATA_DIR: dataDir }));
+    await waitFor(() => a.statuses.get('bptf')?.state === 'connected', 'connected');
+    proxy.cut();
+    sendNew(n);
+    await waitFor(() => a.statuses.get('bptf')!.eventsReceived >= n, `the ${n} events received`);
+    return a;
+  }
+
   it('a restart during an outage saves what is buffered to the spool and replays it at start-up', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-restart-'));
-    app = await start({ DATA_DIR: dataDir });
-    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
-    proxy.cut();
-    sendNew(500);
-    await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 500, 'the 500 events received');
+    app = await receiveDuringCut(dataDir, 500);
     await app.stop(); // the database is still down: the drain deadline passes, rows go to the spool
     app = undefined;
     expect(spoolFiles(dataDir).length).toBeGreaterThan(0);
@@ -204,11 +210,7 @@ describe('database outages', () => {
 
   it('a stop just as the database returns writes what the spool holds before it exits', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-stop-'));
-    app = await start({ DATA_DIR: dataDir });
-    await waitFor(() => app!.statuses.get('bptf')?.state === 'connected', 'connected');
-    proxy.cut();
-    sendNew(500);
-    await waitFor(() => app!.statuses.get('bptf')!.eventsReceived >= 500, 'the 500 events received');
+    app = await receiveDuringCut(dataDir, 500);
     await waitFor(() => spoolFiles(dataDir).length > 0, 'events spilled to the spool');
     const stopping = app.stop();
     proxy.restore();
