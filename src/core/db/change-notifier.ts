@@ -1,4 +1,5 @@
 import { sql, type QueryExecutorProvider } from 'kysely';
+import { plainInJsonString } from '../../util/json-string.js';
 
 /**
  * The rows of one table a write actually inserted or updated (from RETURNING, so duplicates and
@@ -54,10 +55,7 @@ export function notificationPayloads(source: string, change: TableChange): { pay
 
 /** Bytes of `s` as a JSON string. Counted for a plain ASCII id (the common case) without writing it: a batch has thousands. */
 function jsonStringBytes(s: string): number {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(s));
-  }
+  for (let i = 0; i < s.length; i++) if (!plainInJsonString(s.charCodeAt(i))) return Buffer.byteLength(JSON.stringify(s));
   return s.length + 2;
 }
 

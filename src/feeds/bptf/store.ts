@@ -3,6 +3,7 @@ import type { TableChange } from '../../core/db/change-notifier.js';
 import type { BptfTables } from './tables.js';
 import { extractRawColumns, type RawColumns } from './listing-columns.js';
 import type { ListingRow } from './listing-row.js';
+import { plainInJsonString } from '../../util/json-string.js';
 
 /**
  * Upsert a batch of listing rows (unique ids, sorted) in one statement. The contract's rule is
@@ -156,10 +157,6 @@ export function encodeListingBatch(rows: readonly ListingRow[], take: (bound: nu
  */
 const ROW_FIXED_BYTES = 24 + 5 * 25 + 4 * 5 + 9 * 4;
 
-/** Bytes that a JSON string holds as they are: printable ASCII but the quote and the backslash. */
-const PLAIN = new Uint8Array(128);
-for (let c = 0x20; c < 0x7f; c++) PLAIN[c] = c === 0x22 || c === 0x5c ? 0 : 1;
-
 /**
  * JSON text written straight into a buffer sized beforehand (encodeListingBatch's bound): rows of
  * values, each value after the first of its row preceded by a comma.
@@ -212,7 +209,7 @@ class DocumentWriter {
     out[off++] = 0x22;
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
-      if (c >= 0x80 || PLAIN[c] === 0) {
+      if (!plainInJsonString(c)) {
         this.off += this.out.write(JSON.stringify(s), this.off, 'utf8');
         return;
       }
