@@ -24,8 +24,8 @@ describe('lifecycle of the real process', () => {
     const daemon = spawnDaemon({ DATABASE_URL: tdb.url, BPTF_ENABLED: 'true', BPTF_URL: server.url, BATCH_MAX_WAIT_MS: '5000' });
     try {
       // Ready (migrated) first. The socket is read from the first second: a burst that comes while the
-      // schema is still being made waits in memory, then in the spool, and what the spool holds is
-      // written at the next start, not at this stop (a loaded machine's npm test stored 2000 of 3000 so).
+      // schema is still being made waits in memory, then in the spool, and a stop before any write has
+      // passed leaves the spool to the next start (a loaded machine's npm test stored 2000 of 3000 so).
       const port = await daemon.httpPort();
       await waitFor(async () => server.connections === 1 && (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'the daemon connected and ready', 20_000);
       const burst = Array.from({ length: 3000 }, (_, i) => makeListingUpdate(i, { timeSec: 1_765_400_000 + (i % 7) }));
